@@ -1,0 +1,5 @@
+// Upcasters of the domain's event types: how an event stored at an older schema version is lifted to the
+// current one when it is read. Every event type starts at version 1; a change of shape adds a step here.
+import { Upcasters } from "../lib/upcasting.ts";
+
+export const domainUpcasters = new Upcasters();

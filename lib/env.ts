@@ -1,0 +1,58 @@
+// Reads the product's environment variables in one place. The names are the public contract (README, table
+// "Configuration"); every other module asks this one instead of reading process.env itself.
+import { hostname } from "node:os";
+import { resolve } from "node:path";
+
+export interface Environment {
+  nodeId: string;
+  namespace: string;
+  transporter: string | null;
+  services: string[] | null;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
+  requestTimeoutMs: number;
+  databaseUrl: string | null;
+  mongoUrl: string | null;
+  dataDir: string;
+  port: number;
+  appPort: number;
+  metricsPort: number;
+  tracingExporter: string | null;
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
+
+function integer(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) {
+    throw new Error(`Environment variable ${name} must be a non-negative integer, got "${raw}"`);
+  }
+  return value;
+}
+
+function optional(raw: string | undefined): string | null {
+  return raw === undefined || raw.trim() === "" ? null : raw.trim();
+}
+
+export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
+  const logLevel = (optional(env.LOG_LEVEL) ?? "info").toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new Error(`Environment variable LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${env.LOG_LEVEL}"`);
+  }
+  const services = optional(env.SERVICES);
+  return {
+    nodeId: optional(env.NODE_ID) ?? `${hostname()}-${process.pid}`,
+    namespace: optional(env.NAMESPACE) ?? "taskpool",
+    transporter: optional(env.TRANSPORTER),
+    services: services ? services.split(",").map((s) => s.trim()).filter(Boolean) : null,
+    logLevel: logLevel as Environment["logLevel"],
+    requestTimeoutMs: integer("REQUEST_TIMEOUT", env.REQUEST_TIMEOUT, 10_000) || 10_000,
+    databaseUrl: optional(env.DATABASE_URL),
+    mongoUrl: optional(env.MONGO_URL),
+    dataDir: resolve(optional(env.DATA_DIR) ?? "./data"),
+    port: integer("PORT", env.PORT, 8081),
+    appPort: integer("APP_PORT", env.APP_PORT, 8080),
+    metricsPort: integer("METRICS_PORT", env.METRICS_PORT, 0),
+    tracingExporter: optional(env.TRACING_EXPORTER),
+  };
+}

@@ -1,0 +1,345 @@
+// Tracking processor: a durable, resumable consumer of the event store's global log, for every service that
+// reacts to events (the view, engine connectors, …).
+//
+// - One instance per processor name runs in the cluster: it holds a lease in the event store, renews it while
+//   it runs, and another instance takes over within `leaseMs` after the holder dies.
+// - It catches up in batches after its stored token, then waits for the `eventstore.appended` wake-up, with a
+//   slow poll as fallback: a lost wake-up costs latency, never an event.
+// - Delivery is at least once (a crash between handling and storing the token repeats a batch), so handlers
+//   are idempotent.
+// - A failing batch is retried with backoff; then its events are handled one by one to find the failing one,
+//   which is retried too and then either parks (recorded in the event store, processing goes on) or stops the
+//   processor cluster-wide until it is restarted, as configured. The log names the failing event.
+//
+// The service provides `handleEvents(events, { replaying })`. It may override `loadProcessorToken(token)` and
+// `storeProcessorToken(token)` to keep its token next to its own data, and `onProcessorReset()` to drop data.
+import type { Context, ServiceSchema } from "moleculer";
+import { randomUUID } from "node:crypto";
+import type { RecordedEvent } from "../stores/event-store.ts";
+import { compareTokens, START_TOKEN } from "../lib/tokens.ts";
+
+export interface TrackingProcessorOptions {
+  /** Processor name, unique in the cluster. */
+  processor: string;
+  batchSize?: number;
+  pollIntervalMs?: number;
+  leaseMs?: number;
+  /** Attempts per batch and per event before giving up on it. */
+  attempts?: number;
+  retryDelayMs?: number;
+  onError?: "stop" | "park";
+  eventTypes?: string[];
+  streamPrefix?: string;
+}
+
+export interface ProcessorState {
+  name: string;
+  owner: string;
+  leased: boolean;
+  status: "starting" | "waiting-for-lease" | "catching-up" | "live" | "failed" | "stopped";
+  token: string;
+  globalPosition: number;
+  eventsHandled: number;
+  lastBatchAt: string | null;
+  lastError: string | null;
+}
+
+export interface HandleContext {
+  /** True while the processor re-reads events it had handled before a reset. */
+  replaying: boolean;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+function describe(event: RecordedEvent): string {
+  return `#${event.globalPosition} ${event.type} (stream ${event.streamId}, version ${event.streamVersion})`;
+}
+
+export function TrackingProcessorMixin(options: TrackingProcessorOptions): Partial<ServiceSchema> {
+  const settings = {
+    batchSize: 500,
+    pollIntervalMs: 2000,
+    leaseMs: 10_000,
+    attempts: 3,
+    retryDelayMs: 200,
+    onError: "stop" as const,
+    ...options,
+  };
+
+  return {
+    dependencies: ["eventstore"],
+    events: {
+      "eventstore.appended": {
+        context: true,
+        handler(this: any) {
+          this.wakeProcessor();
+        },
+      },
+    },
+
+    actions: {
+      /** This instance's view of the processor: lease, status, token. */
+      processorState: {
+        visibility: "public",
+        handler(this: any): ProcessorState {
+          return { ...this.processor };
+        },
+      },
+      /** Handles the whole log again; the call is forwarded to the instance that holds the lease. */
+      resetProcessor: {
+        visibility: "public",
+        async handler(this: any, ctx: Context) {
+          if (this.processor.leased) {
+            await this.requestProcessorReset();
+            return { ...this.processor };
+          }
+          const rows: { name: string; owner: string | null }[] = await ctx.call("eventstore.processors");
+          const holder = rows.find((row) => row.name === settings.processor)?.owner;
+          if (!holder) throw new Error(`Processor ${settings.processor} runs nowhere at the moment; start it first`);
+          return ctx.call(`${this.fullName}.resetProcessor`, {}, { nodeID: holder.split("/")[0] });
+        },
+      },
+      /** Lets a processor that stopped on a failing event run again (cluster-wide). */
+      restartProcessor: {
+        visibility: "public",
+        async handler(this: any, ctx: Context) {
+          await ctx.call("eventstore.restartProcessor", { name: settings.processor });
+          if (this.processor.status === "failed") this.startProcessorLoop();
+          return { ...this.processor };
+        },
+      },
+    },
+
+    methods: {
+      async loadProcessorToken(this: any, token: string): Promise<string> {
+        return token;
+      },
+
+      async storeProcessorToken(this: any, token: string): Promise<void> {
+        const kept = await this.broker.call("eventstore.saveProcessorToken", { name: settings.processor, owner: this.processor.owner, token });
+        if (!kept) this.loseLease("the token could not be stored: another instance holds the lease");
+      },
+
+      async onProcessorReset(this: any): Promise<void> {},
+
+      wakeProcessor(this: any) {
+        this.processorWake?.abort();
+      },
+
+      /**
+       * Drops the token to the start of the log and handles everything again. Runs on the lease holder, between
+       * two batches, so that no batch in flight can store an older token over the reset.
+       */
+      requestProcessorReset(this: any): Promise<void> {
+        return new Promise<void>((resolve, reject) => {
+          this.processorResetWaiters.push({ resolve, reject });
+          this.wakeProcessor();
+        });
+      },
+
+      async performProcessorReset(this: any) {
+        const p: ProcessorState = this.processor;
+        const waiters = this.processorResetWaiters.splice(0);
+        try {
+          // Events up to the old token are handled a second time: handlers may tell (HandleContext.replaying).
+          this.processorReplayUntil = p.token === START_TOKEN ? null : p.token;
+          await this.onProcessorReset();
+          await this.storeProcessorToken(START_TOKEN);
+          p.token = START_TOKEN;
+          p.globalPosition = 0;
+          p.eventsHandled = 0;
+          this.logger.info(`Processor ${settings.processor} reset: handling the log again from the start`);
+          for (const w of waiters) w.resolve();
+        } catch (err) {
+          for (const w of waiters) w.reject(err);
+        }
+      },
+
+      loseLease(this: any, reason: string) {
+        if (!this.processor.leased) return;
+        this.logger.warn(`Processor ${settings.processor} lost its lease (${reason}); another instance continues`);
+        this.processor.leased = false;
+        this.processor.status = "waiting-for-lease";
+        this.wakeProcessor();
+      },
+
+      startProcessorLoop(this: any) {
+        this.processorStop = new AbortController();
+        this.processorLoop = this.runProcessor(this.processorStop.signal).catch((err: Error) => {
+          this.logger.error(`Processor ${settings.processor} stopped unexpectedly`, err);
+        });
+      },
+
+      async stopProcessorLoop(this: any) {
+        this.processorStop?.abort();
+        this.wakeProcessor();
+        await this.processorLoop;
+        clearInterval(this.processorRenewTimer);
+        this.processorRenewTimer = null;
+        if (this.processor.leased) {
+          this.processor.leased = false;
+          await this.broker
+            .call("eventstore.releaseProcessor", { name: settings.processor, owner: this.processor.owner, status: this.processor.status === "failed" ? "failed" : "idle", lastError: this.processor.lastError })
+            .catch(() => undefined);
+        }
+      },
+
+      async runProcessor(this: any, stop: AbortSignal) {
+        const p: ProcessorState = this.processor;
+        while (!stop.aborted) {
+          try {
+            if (!p.leased) {
+              const granted = await this.broker.call("eventstore.claimProcessor", { name: settings.processor, owner: p.owner, leaseMs: settings.leaseMs });
+              if (!granted) {
+                p.status = "waiting-for-lease";
+                await sleep(settings.leaseMs / 2, stop);
+                continue;
+              }
+              p.leased = true;
+              p.status = "catching-up";
+              p.token = await this.loadProcessorToken(granted.token);
+              this.logger.info(`Processor ${settings.processor} holds the lease; resuming after ${p.token}`);
+              this.processorRenewTimer ??= setInterval(() => void this.renewProcessorLease(), Math.floor(settings.leaseMs / 3));
+            }
+            if (this.processorResetWaiters.length > 0) await this.performProcessorReset();
+            const wake = new AbortController();
+            this.processorWake = wake;
+            const batch = await this.broker.call("eventstore.readAll", {
+              after: p.token,
+              limit: settings.batchSize,
+              eventTypes: settings.eventTypes,
+              streamPrefix: settings.streamPrefix,
+            });
+            if (batch.events.length > 0) {
+              const handled = await this.handleBatch(batch.events, stop);
+              if (!handled || !p.leased) continue;
+              const last = batch.events[batch.events.length - 1] as RecordedEvent;
+              await this.storeProcessorToken(last.token);
+              p.token = last.token;
+              p.globalPosition = last.globalPosition;
+              p.eventsHandled += batch.events.length;
+              p.lastBatchAt = new Date().toISOString();
+            }
+            if (batch.caughtUp) {
+              p.status = "live";
+              await sleep(settings.pollIntervalMs, AbortSignal.any([stop, wake.signal]));
+            } else {
+              p.status = "catching-up";
+            }
+          } catch (err) {
+            if (stop.aborted) break;
+            p.lastError = String((err as Error).message ?? err);
+            this.logger.warn(`Processor ${settings.processor}: ${p.lastError}; retrying in ${settings.pollIntervalMs} ms`);
+            await sleep(settings.pollIntervalMs, stop);
+          }
+          if (p.status === "failed") break;
+        }
+        if (p.status !== "failed") p.status = "stopped";
+      },
+
+      /** Handles one batch with retries; returns false when the processor must not advance past it. */
+      async handleBatch(this: any, events: RecordedEvent[], stop: AbortSignal): Promise<boolean> {
+        const replaying = this.processorReplayUntil ? compareTokens(events[events.length - 1]!.token, this.processorReplayUntil) <= 0 : false;
+        for (let attempt = 1; attempt <= settings.attempts; attempt++) {
+          try {
+            await this.handleEvents(events, { replaying });
+            return true;
+          } catch (err) {
+            if (stop.aborted) return false;
+            if (attempt === settings.attempts) break;
+            this.logger.warn(
+              `Processor ${settings.processor}: batch ${describe(events[0]!)} … ${describe(events[events.length - 1]!)} failed (attempt ${attempt}/${settings.attempts}): ${(err as Error).message}`,
+            );
+            await sleep(settings.retryDelayMs * 2 ** (attempt - 1), stop);
+          }
+        }
+        // Find the failing event: handle them one at a time.
+        for (const event of events) {
+          let lastError: Error | null = null;
+          for (let attempt = 1; attempt <= settings.attempts; attempt++) {
+            try {
+              await this.handleEvents([event], { replaying });
+              lastError = null;
+              break;
+            } catch (err) {
+              lastError = err as Error;
+              if (stop.aborted) return false;
+              if (attempt < settings.attempts) await sleep(settings.retryDelayMs * 2 ** (attempt - 1), stop);
+            }
+          }
+          if (!lastError) continue;
+          const message = `event ${describe(event)} failed ${settings.attempts} times: ${lastError.message}`;
+          if (settings.onError === "park") {
+            this.logger.error(`Processor ${settings.processor}: parking ${message}`);
+            await this.broker.call("eventstore.parkEvent", { processor: settings.processor, event, error: lastError.message, attempts: settings.attempts });
+            continue;
+          }
+          this.logger.error(`Processor ${settings.processor}: stopping; ${message}`);
+          const p: ProcessorState = this.processor;
+          p.status = "failed";
+          p.lastError = message;
+          // Keep what was handled before the failing event.
+          const index = events.indexOf(event);
+          if (index > 0) {
+            const before = events[index - 1]!;
+            await this.storeProcessorToken(before.token);
+            p.token = before.token;
+            p.globalPosition = before.globalPosition;
+          }
+          await this.broker.call("eventstore.releaseProcessor", { name: settings.processor, owner: p.owner, status: "failed", lastError: message });
+          p.leased = false;
+          clearInterval(this.processorRenewTimer);
+          this.processorRenewTimer = null;
+          return false;
+        }
+        return true;
+      },
+
+      async renewProcessorLease(this: any) {
+        const p: ProcessorState = this.processor;
+        if (!p.leased) return;
+        try {
+          const kept = await this.broker.call("eventstore.renewProcessor", { name: settings.processor, owner: p.owner, leaseMs: settings.leaseMs, token: p.token });
+          if (!kept) this.loseLease("renewal refused");
+        } catch (err) {
+          this.logger.warn(`Processor ${settings.processor}: lease renewal failed: ${(err as Error).message}`);
+        }
+      },
+    },
+
+    created(this: any) {
+      this.processor = {
+        name: settings.processor,
+        owner: `${this.broker.nodeID}/${this.name}/${randomUUID().slice(0, 8)}`,
+        leased: false,
+        status: "starting",
+        token: START_TOKEN,
+        globalPosition: 0,
+        eventsHandled: 0,
+        lastBatchAt: null,
+        lastError: null,
+      } satisfies ProcessorState;
+      this.processorReplayUntil = null;
+      this.processorResetWaiters = [];
+    },
+
+    async started(this: any) {
+      this.startProcessorLoop();
+    },
+
+    async stopped(this: any) {
+      await this.stopProcessorLoop();
+    },
+  };
+}

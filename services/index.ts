@@ -1,0 +1,31 @@
+// The catalogue of services a node can run. SERVICES (comma-separated) picks from it by name; unset runs the
+// embedded platform: every service below in one process. A path to a `*.service.ts` file is accepted too,
+// as moleculer-runner does, so tests and process applications can add their own.
+import type { ServiceBroker, ServiceSchema } from "moleculer";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+
+type Loader = () => Promise<{ default: ServiceSchema<any> }>;
+
+export const catalogue: Record<string, Loader> = {
+  eventstore: () => import("./eventstore.service.ts"),
+};
+
+/** Services of `npm start` without SERVICES, in start order. */
+export const embeddedServices: string[] = Object.keys(catalogue);
+
+export async function loadServices(broker: ServiceBroker, names: string[] | null): Promise<string[]> {
+  const selected = names ?? embeddedServices;
+  for (const name of selected) {
+    const loader = catalogue[name];
+    if (loader) {
+      broker.createService((await loader()).default);
+    } else if (name.endsWith(".ts") || name.endsWith(".js")) {
+      const module = await import(pathToFileURL(resolve(name)).href);
+      broker.createService(module.default as ServiceSchema);
+    } else {
+      throw new Error(`Unknown service "${name}" in SERVICES; known: ${Object.keys(catalogue).join(", ")}`);
+    }
+  }
+  return selected;
+}
