@@ -16,11 +16,17 @@ async function shutdown(signal: string): Promise<void> {
   broker.logger.info(`${signal} received, stopping node ${broker.nodeID}`);
   try {
     await broker.stop();
-    process.exit(0);
   } catch (err) {
-    broker.logger.error("Stop failed", err);
+    console.error("Stop failed", err);
     process.exit(1);
   }
+  // Exit by draining the event loop, not by process.exit: a handle left open by a service would keep the
+  // process alive, so the watchdog names it and fails instead of hiding it.
+  process.exitCode = 0;
+  setTimeout(() => {
+    console.error(`Node did not exit after stopping; open handles: ${process.getActiveResourcesInfo().join(", ")}`);
+    process.exit(1);
+  }, 10_000).unref();
 }
 process.on("SIGINT", () => void shutdown("SIGINT"));
 process.on("SIGTERM", () => void shutdown("SIGTERM"));

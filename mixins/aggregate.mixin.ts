@@ -1,0 +1,210 @@
+// Aggregate command handling, shared by the five command services (task, dataEntry, processDefinition,
+// processInstance, processVariable).
+//
+// A command action: loads the aggregate's stream (or takes its folded state from a bounded in-memory cache on
+// this node), runs the pure decider, appends the resulting events with the expected stream version, and on a
+// version conflict drops the cached state, reloads and decides again, a bounded number of times. Commands for
+// one aggregate are serialized on its node, and every command action uses Moleculer's `Shard` strategy keyed
+// by the aggregate id, so that in a cluster each aggregate has one home node whose cache stays warm — the way
+// Axon Server routes commands by consistent hashing. A `commandId` makes a command idempotent: the event store
+// returns the first result for a command it has seen.
+import type { Context, ServiceSchema } from "moleculer";
+import { DomainError, type Decider, type DomainEvent } from "../domain/decider.ts";
+import { conflict, notFound } from "../lib/errors.ts";
+import type { RecordedEvent } from "../stores/event-store.ts";
+
+export interface CommandResult {
+  aggregateId: string;
+  /** The aggregate's stream version after the command. */
+  version: number;
+  /** Global position of the last event of the aggregate (wait for it with a query's minPosition). */
+  globalPosition: number;
+  /** Types of the events this command appended (empty when the command changed nothing). */
+  events: string[];
+}
+
+export interface CommandDefinition<P = any, C = any> {
+  /** fastest-validator schema of the action's params (also the source of the OpenAPI document). */
+  params: Record<string, unknown>;
+  /** Path of the aggregate id in the params: the shard key. */
+  shardKey: string;
+  aggregateId(params: P): string;
+  command(params: P, ctx: Context<P, any>): C;
+  description?: string;
+}
+
+export interface AggregateOptions<C extends { type: string }, S, E extends DomainEvent> {
+  /** Aggregate name, used in messages. */
+  aggregate: string;
+  decider: Decider<C, S, E>;
+  streamId(aggregateId: string): string;
+  commands: Record<string, CommandDefinition>;
+  /** Folded aggregates kept per node. */
+  cacheSize?: number;
+  /** Decide-and-append attempts before a persistent conflict is reported. */
+  maxAttempts?: number;
+}
+
+interface Loaded<S> {
+  state: S;
+  version: number;
+  globalPosition: number;
+}
+
+/** A small LRU: a Map keeps insertion order, so the first key is the least recently used. */
+class StateCache<S> {
+  private readonly entries = new Map<string, Loaded<S>>();
+  constructor(private readonly capacity: number) {}
+  get(id: string): Loaded<S> | undefined {
+    const entry = this.entries.get(id);
+    if (entry) {
+      this.entries.delete(id);
+      this.entries.set(id, entry);
+    }
+    return entry;
+  }
+  set(id: string, entry: Loaded<S>): void {
+    this.entries.delete(id);
+    this.entries.set(id, entry);
+    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+  }
+  delete(id: string): void {
+    this.entries.delete(id);
+  }
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+const PAGE = 10_000;
+
+export function AggregateMixin<C extends { type: string }, S, E extends DomainEvent>(options: AggregateOptions<C, S, E>): Partial<ServiceSchema> {
+  const maxAttempts = options.maxAttempts ?? 5;
+  const actions: Record<string, unknown> = {};
+  for (const [name, definition] of Object.entries(options.commands)) {
+    actions[name] = {
+      description: definition.description,
+      params: {
+        ...definition.params,
+        commandId: { type: "string", min: 1, max: 300, optional: true },
+      },
+      strategy: "Shard",
+      strategyOptions: { shardKey: definition.shardKey },
+      async handler(this: any, ctx: Context<any, any>): Promise<CommandResult> {
+        const aggregateId = definition.aggregateId(ctx.params);
+        const command = definition.command(ctx.params, ctx);
+        return this.runSerialized(aggregateId, () => this.executeCommand(aggregateId, command, ctx));
+      },
+    };
+  }
+
+  return {
+    dependencies: ["eventstore"],
+    actions,
+
+    methods: {
+      /** Runs `work` after every earlier command for the same aggregate on this node has finished. */
+      runSerialized(this: any, aggregateId: string, work: () => Promise<CommandResult>): Promise<CommandResult> {
+        const previous: Promise<unknown> = this.aggregateQueues.get(aggregateId) ?? Promise.resolve();
+        const next = previous.then(work, work);
+        const tail = next.catch(() => undefined);
+        this.aggregateQueues.set(aggregateId, tail);
+        void tail.then(() => {
+          if (this.aggregateQueues.get(aggregateId) === tail) this.aggregateQueues.delete(aggregateId);
+        });
+        return next;
+      },
+
+      async loadAggregate(this: any, aggregateId: string, ctx: Context): Promise<Loaded<S>> {
+        const cached = this.aggregateCache.get(aggregateId);
+        if (cached) return cached;
+        const streamId = options.streamId(aggregateId);
+        let state = options.decider.initialState;
+        let version = 0;
+        let globalPosition = 0;
+        for (;;) {
+          const page = await ctx.call<{ events: RecordedEvent[] }, object>("eventstore.readStream", {
+            streamId,
+            fromVersion: version + 1,
+            maxCount: PAGE,
+            allowEmpty: true,
+          });
+          for (const event of page.events) {
+            state = options.decider.evolve(state, { type: event.type, data: event.data } as unknown as E);
+            version = event.streamVersion;
+            globalPosition = event.globalPosition;
+          }
+          if (page.events.length < PAGE) break;
+        }
+        const loaded = { state, version, globalPosition };
+        this.aggregateCache.set(aggregateId, loaded);
+        return loaded;
+      },
+
+      async executeCommand(this: any, aggregateId: string, command: C, ctx: Context<any, any>): Promise<CommandResult> {
+        const streamId = options.streamId(aggregateId);
+        const commandId: string | undefined = ctx.params.commandId;
+        for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+          const loaded: Loaded<S> = await this.loadAggregate(aggregateId, ctx);
+          let events: E[];
+          try {
+            events = options.decider.decide(command, loaded.state);
+          } catch (err) {
+            if (err instanceof DomainError) {
+              throw err.kind === "NOT_FOUND"
+                ? notFound(err.message, { aggregate: options.aggregate, aggregateId, ...err.details })
+                : conflict(err.message, { aggregate: options.aggregate, aggregateId, ...err.details });
+            }
+            throw err;
+          }
+          if (events.length === 0) {
+            return { aggregateId, version: loaded.version, globalPosition: loaded.globalPosition, events: [] };
+          }
+          const metadata = {
+            commandType: command.type,
+            ...(commandId ? { commandId } : {}),
+            ...(ctx.meta?.user?.username ? { actor: ctx.meta.user.username } : {}),
+            correlationId: ctx.requestID,
+          };
+          let appended: { streamVersion: number; globalPosition: number; duplicate: boolean };
+          try {
+            appended = await ctx.call("eventstore.append", {
+              streamId,
+              expectedVersion: loaded.version,
+              commandId,
+              events: events.map((event) => ({ type: event.type, data: event.data, metadata })),
+            });
+          } catch (err) {
+            if ((err as { type?: string }).type === "CONFLICT") {
+              this.aggregateCache.delete(aggregateId);
+              continue;
+            }
+            throw err;
+          }
+          if (appended.duplicate) {
+            // Seen before: the state we hold may be older than the store's.
+            this.aggregateCache.delete(aggregateId);
+            return { aggregateId, version: appended.streamVersion, globalPosition: appended.globalPosition, events: [] };
+          }
+          const state = events.reduce((s, event) => options.decider.evolve(s, event), loaded.state);
+          this.aggregateCache.set(aggregateId, { state, version: appended.streamVersion, globalPosition: appended.globalPosition });
+          return {
+            aggregateId,
+            version: appended.streamVersion,
+            globalPosition: appended.globalPosition,
+            events: events.map((event) => event.type),
+          };
+        }
+        throw conflict(`${options.aggregate} ${aggregateId} kept changing concurrently; gave up after ${maxAttempts} attempts`, {
+          aggregate: options.aggregate,
+          aggregateId,
+        });
+      },
+    },
+
+    created(this: any) {
+      this.aggregateCache = new StateCache<S>(options.cacheSize ?? 10_000);
+      this.aggregateQueues = new Map<string, Promise<unknown>>();
+    },
+  };
+}

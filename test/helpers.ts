@@ -1,0 +1,123 @@
+// Shared test plumbing: brokers, the backing servers' addresses (set by test/setup/servers.ts), unique
+// namespaces and schemas so that suites never see each other's data.
+import { ServiceBroker, type BrokerOptions, type ServiceSchema } from "moleculer";
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { spawn } from "node:child_process";
+import { LocalFirstStrategy } from "../lib/strategies.ts";
+
+export function unique(prefix: string): string {
+  return `${prefix}_${randomBytes(4).toString("hex")}`;
+}
+
+export function testDatabaseUrl(): string {
+  const url = process.env.TEST_DATABASE_URL;
+  if (!url) throw new Error("TEST_DATABASE_URL is not set: run the integration tests through vitest (test/setup/servers.ts)");
+  return url;
+}
+
+export function testNatsUrl(): string {
+  const url = process.env.TEST_NATS_URL;
+  if (!url) throw new Error("TEST_NATS_URL is not set: run the integration tests through vitest (test/setup/servers.ts)");
+  return url;
+}
+
+export function testMongoUrl(): string {
+  const url = process.env.TEST_MONGO_URL;
+  if (!url) throw new Error("TEST_MONGO_URL is not set: run the integration tests through vitest (test/setup/servers.ts)");
+  return url;
+}
+
+export function testOperatonUrl(): string {
+  const url = process.env.TEST_OPERATON_URL;
+  if (!url) throw new Error("TEST_OPERATON_URL is not set: run the integration tests through vitest (test/setup/servers.ts)");
+  return url;
+}
+
+export function createBroker(options: BrokerOptions = {}): ServiceBroker {
+  return new ServiceBroker({
+    namespace: unique("test"),
+    logger: { type: "Console", options: { level: process.env.TEST_LOG_LEVEL ?? "warn" } },
+    registry: { strategy: LocalFirstStrategy, preferLocal: false },
+    requestTimeout: 30_000,
+    skipProcessEventRegistration: true,
+    ...options,
+  });
+}
+
+export async function startBroker(services: ServiceSchema<any>[], options: BrokerOptions = {}): Promise<ServiceBroker> {
+  const broker = createBroker(options);
+  for (const schema of services) broker.createService(schema);
+  await broker.start();
+  return broker;
+}
+
+/** Drops a test schema from the real PostgreSQL. */
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: testDatabaseUrl() });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function waitFor<T>(probe: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10_000, intervalMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value) return value as T;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  throw new Error(`Condition not met within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ""}`);
+}
+
+/** The event store service schema configured for one suite: PGlite in memory, or a fresh schema on PostgreSQL. */
+export type StoreKind = "pglite" | "postgres";
+
+export interface NodeProcess {
+  output(): string;
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+  kill(): Promise<void>;
+  pid: number;
+}
+
+/** Starts `server.ts` (a real Taskpool node) in a child process with the given environment. */
+export function spawnNode(env: Record<string, string>, entry = "server.ts"): NodeProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", entry], {
+    env: { ...process.env, LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (chunk) => (output += chunk));
+  child.stderr!.on("data", (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return {
+    pid: child.pid!,
+    output: () => output,
+    async waitForOutput(pattern, timeoutMs = 60_000) {
+      await waitFor(() => pattern.test(output) || child.exitCode !== null, timeoutMs, 50).catch(() => undefined);
+      if (!pattern.test(output)) throw new Error(`Node did not print ${pattern} within ${timeoutMs} ms; output:\n${output}`);
+    },
+    async stop(signal = "SIGINT", timeoutMs = 20_000) {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
