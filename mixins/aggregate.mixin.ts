@@ -80,7 +80,7 @@ const PAGE = 10_000;
 
 export function AggregateMixin<C extends { type: string }, S, E extends DomainEvent>(options: AggregateOptions<C, S, E>): Partial<ServiceSchema> {
   const maxAttempts = options.maxAttempts ?? 5;
-  const actions: Record<string, unknown> = {};
+  const actions: Record<string, any> = {};
   for (const [name, definition] of Object.entries(options.commands)) {
     actions[name] = {
       description: definition.description,

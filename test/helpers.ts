@@ -34,18 +34,25 @@ export function testOperatonUrl(): string {
   return url;
 }
 
-export function createBroker(options: BrokerOptions = {}): ServiceBroker {
+export type TestBrokerOptions = Omit<BrokerOptions, "transporter"> & { transporter?: string | null };
+
+/** broker.call with loose typing, for tests. */
+export function call<T = any>(broker: ServiceBroker, action: string, params: object = {}, opts?: object): Promise<T> {
+  return broker.call<T, object>(action, params, opts as never);
+}
+
+export function createBroker(options: TestBrokerOptions = {}): ServiceBroker {
   return new ServiceBroker({
     namespace: unique("test"),
     logger: { type: "Console", options: { level: process.env.TEST_LOG_LEVEL ?? "warn" } },
     registry: { strategy: LocalFirstStrategy, preferLocal: false },
     requestTimeout: 30_000,
     skipProcessEventRegistration: true,
-    ...options,
+    ...(options as BrokerOptions),
   });
 }
 
-export async function startBroker(services: ServiceSchema<any>[], options: BrokerOptions = {}): Promise<ServiceBroker> {
+export async function startBroker(services: ServiceSchema<any>[], options: TestBrokerOptions = {}): Promise<ServiceBroker> {
   const broker = createBroker(options);
   for (const schema of services) broker.createService(schema);
   await broker.start();

@@ -1,7 +1,7 @@
 // Cluster mode over the real NATS server: nodes in separate processes discover each other, call each other's
 // actions, and a killed node is shown offline.
 import { afterAll, describe, expect, it } from "vitest";
-import { spawnNode, startBroker, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
+import { call, spawnNode, startBroker, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
 import type { ServiceBroker } from "moleculer";
 
 describe("cluster over NATS", () => {
@@ -29,28 +29,28 @@ describe("cluster over NATS", () => {
     await observer.waitForServices(["echo", "caller"], 30_000);
 
     // beta's action calls alpha's action over NATS.
-    const answer = await observer.call<string, object>("caller.relay", { name: "kermit" });
+    const answer = await call<string>(observer, "caller.relay", { name: "kermit" });
     expect(answer).toBe("relayed: hi kermit from alpha");
-    const direct = await observer.call<string, object>("echo.hi", { name: "piggy" }, { nodeID: "alpha" });
+    const direct = await call<string>(observer, "echo.hi", { name: "piggy" }, { nodeID: "alpha" });
     expect(direct).toBe("hi piggy from alpha");
 
-    const services = await observer.call<any[], object>("$node.services", { skipInternal: true, withActions: true });
+    const services = await call<any[]>(observer, "$node.services", { skipInternal: true, withActions: true });
     const byName = new Map(services.map((s) => [s.name, s.nodes]));
     expect(byName.get("echo")).toEqual(["alpha"]);
     expect(byName.get("caller")).toEqual(["beta"]);
 
-    const seenByAlpha = await observer.call<any[], object>("$node.list", {}, { nodeID: "alpha" });
+    const seenByAlpha = await call<any[]>(observer, "$node.list", {}, { nodeID: "alpha" });
     expect(seenByAlpha.find((n) => n.id === "beta")?.available).toBe(true);
 
     // Killed without a goodbye: the others notice through missing heartbeats.
     await alpha.kill();
     const list = await waitFor(async () => {
-      const nodesSeen = await observer!.call<any[], object>("$node.list");
+      const nodesSeen = await call<any[]>(observer!, "$node.list");
       const entry = nodesSeen.find((n) => n.id === "alpha");
       return entry && entry.available === false ? nodesSeen : undefined;
     }, 40_000, 500);
     expect(list.find((n) => n.id === "beta")?.available).toBe(true);
-    const fromBeta = await observer.call<any[], object>("$node.list", {}, { nodeID: "beta" });
+    const fromBeta = await call<any[]>(observer, "$node.list", {}, { nodeID: "beta" });
     expect(fromBeta.find((n) => n.id === "alpha")?.available).toBe(false);
 
     // A clean stop leaves with exit code 0.

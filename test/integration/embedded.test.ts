@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ServiceBroker } from "moleculer";
-import { spawnNode, startBroker, testNatsUrl, unique, type NodeProcess } from "../helpers.ts";
+import { call, spawnNode, startBroker, testNatsUrl, unique, type NodeProcess } from "../helpers.ts";
 
 describe("embedded platform (npm start)", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "taskpool-embedded-"));
@@ -33,13 +33,13 @@ describe("embedded platform (npm start)", () => {
     await node.waitForOutput(/Taskpool node embedded-1 started/);
     client = await startBroker([], { namespace, transporter: testNatsUrl(), nodeID: "client" });
     await client.waitForServices(["eventstore"], 30_000);
-    const written = await client.call<any, object>("eventstore.append", { streamId: "restart-1", events: [{ type: "Kept", data: { n: 1 } }] });
+    const written = await call(client, "eventstore.append", { streamId: "restart-1", events: [{ type: "Kept", data: { n: 1 } }] });
     expect(await node.stop("SIGINT")).toBe(0);
 
     node = spawnNode(env);
     await node.waitForOutput(/Taskpool node embedded-1 started/);
     await client.waitForServices(["eventstore"], 30_000);
-    const stream = await client.call<any, object>("eventstore.readStream", { streamId: "restart-1" });
+    const stream = await call(client, "eventstore.readStream", { streamId: "restart-1" });
     expect(stream.events.map((e: any) => [e.type, e.data, e.globalPosition])).toEqual([["Kept", { n: 1 }, written.globalPosition]]);
     expect(await node.stop("SIGTERM")).toBe(0);
     node = undefined;

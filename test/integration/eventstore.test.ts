@@ -6,7 +6,7 @@ import EventStoreService from "../../services/eventstore.service.ts";
 import { Upcasters } from "../../lib/upcasting.ts";
 import { compareTokens } from "../../lib/tokens.ts";
 import type { RecordedEvent } from "../../stores/event-store.ts";
-import { dropSchema, startBroker, testDatabaseUrl, unique, type StoreKind } from "../helpers.ts";
+import { call, dropSchema, startBroker, testDatabaseUrl, unique, type StoreKind } from "../helpers.ts";
 
 const upcasters = new Upcasters().register("Renamed", 1, (data) => ({ fullName: `${data.first} ${data.last}` }));
 
@@ -36,7 +36,7 @@ describe.each<StoreKind>(["pglite", "postgres"])("event store on %s", (kind) => 
     if (kind === "postgres") await dropSchema(schema);
   });
 
-  const append = (params: object) => broker.call<any, any>("eventstore.append", params);
+  const append = (params: object) => call(broker, "eventstore.append", params);
 
   it("appends to a new stream from version 1 and reads it back", async () => {
     const result = await append({
@@ -49,7 +49,7 @@ describe.each<StoreKind>(["pglite", "postgres"])("event store on %s", (kind) => 
     });
     expect(result.streamVersion).toBe(2);
     expect(result.globalPosition).toBeGreaterThan(0);
-    const stream = await broker.call<any, any>("eventstore.readStream", { streamId: "order-1" });
+    const stream = await call(broker, "eventstore.readStream", { streamId: "order-1" });
     expect(stream.streamVersion).toBe(2);
     expect(stream.events.map((e: RecordedEvent) => [e.streamVersion, e.type, e.data])).toEqual([
       [1, "Placed", { total: 10 }],
@@ -57,7 +57,7 @@ describe.each<StoreKind>(["pglite", "postgres"])("event store on %s", (kind) => 
     ]);
     expect(stream.events[1].metadata).toEqual({ user: "kermit" });
     expect(stream.events[1].globalPosition).toBe(result.globalPosition);
-    const tail = await broker.call<any, any>("eventstore.readStream", { streamId: "order-1", fromVersion: 2 });
+    const tail = await call(broker, "eventstore.readStream", { streamId: "order-1", fromVersion: 2 });
     expect(tail.events.map((e: RecordedEvent) => e.type)).toEqual(["Paid"]);
   });
 
@@ -72,7 +72,7 @@ describe.each<StoreKind>(["pglite", "postgres"])("event store on %s", (kind) => 
     const missing = await errorOf(append({ streamId: "order-never", expectedVersion: 3, events: [{ type: "Paid", data: {} }] }));
     expect(missing.type).toBe("CONFLICT");
     expect(missing.data.currentVersion).toBe(0);
-    const stream = await broker.call<any, any>("eventstore.readStream", { streamId: "order-2" });
+    const stream = await call(broker, "eventstore.readStream", { streamId: "order-2" });
     expect(stream.streamVersion).toBe(1);
     expect(stream.events).toHaveLength(1);
   });
@@ -89,7 +89,7 @@ describe.each<StoreKind>(["pglite", "postgres"])("event store on %s", (kind) => 
     const again = await append(params);
     expect(again).toEqual({ ...first, duplicate: true });
     expect(first.duplicate).toBe(false);
-    const stream = await broker.call<any, any>("eventstore.readStream", { streamId: "order-3" });
+    const stream = await call(broker, "eventstore.readStream", { streamId: "order-3" });
     expect(stream.events).toHaveLength(1);
   });
 
@@ -106,7 +106,7 @@ describe.each<StoreKind>(["pglite", "postgres"])("event store on %s", (kind) => 
     const err = await errorOf(broker.call("eventstore.readStream", { streamId: "nobody" }));
     expect(err.type).toBe("NOT_FOUND");
     expect(err.code).toBe(404);
-    const empty = await broker.call<any, any>("eventstore.readStream", { streamId: "nobody", allowEmpty: true });
+    const empty = await call(broker, "eventstore.readStream", { streamId: "nobody", allowEmpty: true });
     expect(empty).toEqual({ streamId: "nobody", streamVersion: 0, events: [] });
   });
 
@@ -134,7 +134,7 @@ describe.each<StoreKind>(["pglite", "postgres"])("event store on %s", (kind) => 
     expect(badToken.type).toBe("VALIDATION_ERROR");
     expect(badToken.data[0].field).toBe("after");
 
-    const empty = await broker.call<any, any>("eventstore.readStream", { streamId: "bad-1", allowEmpty: true });
+    const empty = await call(broker, "eventstore.readStream", { streamId: "bad-1", allowEmpty: true });
     expect(empty.streamVersion).toBe(0);
   });
 
@@ -146,32 +146,32 @@ describe.each<StoreKind>(["pglite", "postgres"])("event store on %s", (kind) => 
     const everything: RecordedEvent[] = [];
     let after = "0:0";
     for (;;) {
-      const batch = await broker.call<any, any>("eventstore.readAll", { after, limit: 2 });
+      const batch = await call(broker, "eventstore.readAll", { after, limit: 2 });
       everything.push(...batch.events);
       after = batch.next;
       if (batch.caughtUp) break;
     }
-    const head = await broker.call<any, any>("eventstore.head");
+    const head = await call(broker, "eventstore.head");
     expect(everything.length).toBeGreaterThanOrEqual(4);
     expect(everything.at(-1)!.token).toBe(head.token);
     expect(everything.at(-1)!.globalPosition).toBe(head.globalPosition);
     for (let i = 1; i < everything.length; i++) expect(compareTokens(everything[i - 1]!.token, everything[i]!.token)).toBeLessThan(0);
 
-    const prefixed = await broker.call<any, any>("eventstore.readAll", { streamPrefix: "cat_a-" });
+    const prefixed = await call(broker, "eventstore.readAll", { streamPrefix: "cat_a-" });
     expect(prefixed.events.map((e: RecordedEvent) => e.data.i)).toEqual([1, 2, 4]);
-    const typed = await broker.call<any, any>("eventstore.readAll", { streamPrefix: "cat", eventTypes: ["X"] });
+    const typed = await call(broker, "eventstore.readAll", { streamPrefix: "cat", eventTypes: ["X"] });
     expect(typed.events.map((e: RecordedEvent) => e.data.i)).toEqual([1, 3, 4]);
   });
 
   it("upcasts old schema versions on read", async () => {
     await append({ streamId: "person-1", events: [{ type: "Renamed", schemaVersion: 1, data: { first: "Miss", last: "Piggy" } }] });
     await append({ streamId: "person-1", events: [{ type: "Renamed", data: { fullName: "Kermit the Frog" } }] });
-    const stream = await broker.call<any, any>("eventstore.readStream", { streamId: "person-1" });
+    const stream = await call(broker, "eventstore.readStream", { streamId: "person-1" });
     expect(stream.events.map((e: RecordedEvent) => [e.schemaVersion, e.data])).toEqual([
       [2, { fullName: "Miss Piggy" }],
       [2, { fullName: "Kermit the Frog" }],
     ]);
-    const log = await broker.call<any, any>("eventstore.readAll", { streamPrefix: "person-" });
+    const log = await call(broker, "eventstore.readAll", { streamPrefix: "person-" });
     expect(log.events[0].data).toEqual({ fullName: "Miss Piggy" });
   });
 
@@ -187,7 +187,7 @@ describe.each<StoreKind>(["pglite", "postgres"])("event store on %s", (kind) => 
     await Promise.all(
       Array.from({ length: 10 }, async (_, writer) => {
         for (;;) {
-          const { streamVersion } = await broker.call<any, any>("eventstore.readStream", { streamId: "race-1" });
+          const { streamVersion } = await call(broker, "eventstore.readStream", { streamId: "race-1" });
           try {
             await append({ streamId: "race-1", expectedVersion: streamVersion, events: [{ type: "Step", data: { writer } }] });
             return;
@@ -197,7 +197,7 @@ describe.each<StoreKind>(["pglite", "postgres"])("event store on %s", (kind) => 
         }
       }),
     );
-    const stream = await broker.call<any, any>("eventstore.readStream", { streamId: "race-1" });
+    const stream = await call(broker, "eventstore.readStream", { streamId: "race-1" });
     expect(stream.events.map((e: RecordedEvent) => e.streamVersion)).toEqual(Array.from({ length: 11 }, (_, i) => i + 1));
   });
 
@@ -206,7 +206,7 @@ describe.each<StoreKind>(["pglite", "postgres"])("event store on %s", (kind) => 
       Array.from({ length: 64 }, (_, i) => append({ streamId: `group-${i}`, expectedVersion: 0, events: [{ type: "G", data: { i } }] })),
     );
     expect(new Set(results.map((r: any) => r.globalPosition)).size).toBe(64);
-    const log = await broker.call<any, any>("eventstore.readAll", { streamPrefix: "group-", limit: 100 });
+    const log = await call(broker, "eventstore.readAll", { streamPrefix: "group-", limit: 100 });
     const transactions = new Set(log.events.map((e: RecordedEvent) => e.transactionId));
     expect(log.events).toHaveLength(64);
     expect(transactions.size).toBeLessThan(64);
@@ -224,11 +224,11 @@ describe.each<StoreKind>(["pglite", "postgres"])("event store on %s", (kind) => 
 
   it("reports head and the token of a position", async () => {
     const appended = await append({ streamId: "head-1", events: [{ type: "H", data: {} }] });
-    const head = await broker.call<any, any>("eventstore.head");
+    const head = await call(broker, "eventstore.head");
     expect(head.globalPosition).toBeGreaterThanOrEqual(appended.globalPosition);
-    const { token } = await broker.call<any, any>("eventstore.tokenOf", { globalPosition: appended.globalPosition });
+    const { token } = await call(broker, "eventstore.tokenOf", { globalPosition: appended.globalPosition });
     expect(token).toMatch(new RegExp(`^\\d+:${appended.globalPosition}$`));
-    expect((await broker.call<any, any>("eventstore.tokenOf", { globalPosition: 10_000_000 })).token).toBeNull();
+    expect((await call(broker, "eventstore.tokenOf", { globalPosition: 10_000_000 })).token).toBeNull();
   });
 });
 
@@ -251,7 +251,7 @@ describe("event store ordering on PostgreSQL (concurrent transactions)", () => {
   async function readEverythingAfter(after: string, limit = 1000): Promise<{ events: RecordedEvent[]; next: string }> {
     const events: RecordedEvent[] = [];
     for (;;) {
-      const batch = await broker.call<any, any>("eventstore.readAll", { after, limit });
+      const batch = await call(broker, "eventstore.readAll", { after, limit });
       events.push(...batch.events);
       after = batch.next;
       if (batch.caughtUp) return { events, next: after };
@@ -259,14 +259,14 @@ describe("event store ordering on PostgreSQL (concurrent transactions)", () => {
   }
 
   it("hides a later-numbered event until the slow transaction with the smaller position commits (Usain Bolt)", async () => {
-    const start = (await broker.call<any, any>("eventstore.head")).token;
+    const start = (await call(broker, "eventstore.head")).token;
     const slow = await pool.connect();
     try {
       await slow.query("BEGIN");
       await slow.query(`SELECT * FROM append_to_streams($1::jsonb)`, [
         JSON.stringify([{ streamId: "slow-1", expectedVersion: 0, commandId: null, events: [{ eventId: crypto.randomUUID(), type: "Slow", schemaVersion: 1, data: {}, metadata: {} }] }]),
       ]);
-      const fast = await broker.call<any, any>("eventstore.append", { streamId: "fast-1", events: [{ type: "Fast", data: {} }] });
+      const fast = await call(broker, "eventstore.append", { streamId: "fast-1", events: [{ type: "Fast", data: {} }] });
       const seenWhileOpen = await readEverythingAfter(start);
       expect(seenWhileOpen.events.map((e) => e.globalPosition)).not.toContain(fast.globalPosition);
       await slow.query("COMMIT");
@@ -281,7 +281,7 @@ describe("event store ordering on PostgreSQL (concurrent transactions)", () => {
   // The BIGSERIAL pitfall under load: writers in concurrent transactions (some rolled back, some holding
   // their transaction open for a while) and a reader polling all the time. Repeated 20 times.
   it.each(Array.from({ length: 20 }, (_, run) => run + 1))("delivers every committed event exactly once, in token order (run %i of 20)", async (run) => {
-    const start = (await broker.call<any, any>("eventstore.head")).token;
+    const start = (await call(broker, "eventstore.head")).token;
     const committed = new Set<string>();
     let writing = true;
     const writers = Array.from({ length: 12 }, async (_, writer) => {
@@ -316,7 +316,7 @@ describe("event store ordering on PostgreSQL (concurrent transactions)", () => {
     const reader = (async () => {
       let after = start;
       while (writing) {
-        const batch = await broker.call<any, any>("eventstore.readAll", { after, limit: 7 });
+        const batch = await call(broker, "eventstore.readAll", { after, limit: 7 });
         seen.push(...batch.events);
         after = batch.next;
         if (batch.caughtUp) await new Promise((resolve) => setTimeout(resolve, 2));
