@@ -24,7 +24,7 @@
 #   TASKPOOL_CACHE              cache/runtime directory (default ~/.cache/taskpool)
 #   TASKPOOL_SKIP_ENGINE=1      leave the Operaton engine out (quick unit-only runs)
 #   TASKPOOL_ENGINE_TIMEOUT     seconds to wait for the engine to answer (default 180)
-#   TASKPOOL_ENGINE_JAVA_OPTS   JVM options for the engine (default: -Xmx768m -XX:TieredStopAtLevel=1)
+#   TASKPOOL_ENGINE_JAVA_OPTS   JVM options for the engine (default: -Xmx768m)
 set -euo pipefail
 
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,7 +53,7 @@ FERRETDB_BIN="$BIN_DIR/ferretdb-$FERRETDB_VERSION"
 ENGINE_SRC="$REPO_DIR/test/engine"
 ENGINE_JAR="$BIN_DIR/operaton-engine.jar"
 ENGINE_TIMEOUT="${TASKPOOL_ENGINE_TIMEOUT:-180}"
-ENGINE_JAVA_OPTS="${TASKPOOL_ENGINE_JAVA_OPTS:--Xmx768m -XX:TieredStopAtLevel=1}"
+ENGINE_JAVA_OPTS="${TASKPOOL_ENGINE_JAVA_OPTS:--Xmx768m}"
 ENGINE_URL="http://$HOST:$ENGINE_PORT/engine-rest"
 
 # Go may live outside PATH in non-login shells (CI).
@@ -127,9 +127,9 @@ launch() {
   rm -f "$pidfile"
   # the inner shell writes its own pid and then becomes the server (exec), so the pid is exact;
   # servers run from $RUN_DIR so that nothing they might write lands in the caller's directory
+  # shellcheck disable=SC2016 # $$, $0 and $@ belong to the inner shell
   (cd "$RUN_DIR" && exec setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >"$logfile" 2>&1 </dev/null) &
-  local i
-  for i in {1..50}; do
+  for _ in {1..50}; do
     [[ -s $pidfile ]] && return 0
     sleep 0.1
   done
@@ -138,7 +138,7 @@ launch() {
 
 # stop_pid NAME PIDFILE PATTERN: TERM the process (KILL after 30 s), remove the pid file
 stop_pid() {
-  local name=$1 pidfile=$2 pattern=$3 pid i
+  local name=$1 pidfile=$2 pattern=$3 pid
   if ! pid_alive "$pidfile" "$pattern"; then
     rm -f "$pidfile"
     log "$name: not running"
@@ -146,7 +146,7 @@ stop_pid() {
   fi
   pid=$(<"$pidfile")
   kill -TERM "$pid" 2>/dev/null || true
-  for i in {1..300}; do
+  for _ in {1..300}; do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
@@ -158,18 +158,18 @@ stop_pid() {
   log "$name: stopped"
 }
 
-# wait_for NAME TIMEOUT LOGFILE PIDFILE PATTERN CHECK...: poll CHECK until it succeeds;
+# wait_for NAME ADDRESS TIMEOUT LOGFILE PIDFILE PATTERN CHECK...: poll CHECK until it succeeds;
 # fail early if the process (PIDFILE, optional) dies, fail after TIMEOUT seconds
 wait_for() {
-  local name=$1 timeout=$2 logfile=$3 pidfile=$4 pattern=$5
-  shift 5
+  local name=$1 address=$2 timeout=$3 logfile=$4 pidfile=$5 pattern=$6
+  shift 6
   local deadline=$((SECONDS + timeout))
   until "$@"; do
     if [[ -n $pidfile ]] && ! pid_alive "$pidfile" "$pattern"; then
       die_with_log "$logfile" "$name: the process exited while starting; read $logfile"
     fi
     if ((SECONDS >= deadline)); then
-      die_with_log "$logfile" "$name: no answer on $HOST after ${timeout}s; read $logfile"
+      die_with_log "$logfile" "$name: no answer on $address within ${timeout}s; read $logfile"
     fi
     sleep 1
   done
@@ -202,8 +202,13 @@ install_extras() {
 # PostgreSQL (Debian cluster "<version> main", driven by pg_ctlcluster)
 # ---------------------------------------------------------------------------
 
-pg_version() {
-  ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1
+pg_version() { # the newest installed server, e.g. 15
+  local d versions=()
+  for d in /usr/lib/postgresql/*/bin/postgres; do
+    [[ -x $d ]] && versions+=("$(basename "$(dirname "$(dirname "$d")")")")
+  done
+  ((${#versions[@]})) && printf '%s\n' "${versions[@]}" | sort -V | tail -n 1
+  return 0
 }
 
 pg_logfile() { echo "/var/log/postgresql/postgresql-$(pg_version)-$PG_CLUSTER.log"; }
@@ -221,9 +226,9 @@ pg_psql_taskpool() {
   PGPASSWORD=$PG_PASSWORD PGCONNECT_TIMEOUT=3 psql -X -q -h "$HOST" -p "$PG_PORT" -U "$PG_USER" "$@"
 }
 
-# as the postgres superuser, over the Unix socket (peer auth)
+# as the postgres superuser, over the Unix socket (peer auth); SQL on stdin
 pg_psql_admin() {
-  (cd / && runuser -u postgres -- psql -X -q -p "$PG_PORT" -v ON_ERROR_STOP=1 -d postgres "$@")
+  (cd / && runuser -u postgres -- psql -X -q -p "$PG_PORT" -v ON_ERROR_STOP=1 -d postgres)
 }
 
 install_postgresql() {
@@ -318,7 +323,7 @@ start_postgresql() {
     pg_ctlcluster "$v" "$PG_CLUSTER" start >>"$LOG_DIR/postgresql-setup.log" 2>&1 \
       || die_with_log "$(pg_logfile)" "postgresql: pg_ctlcluster $v $PG_CLUSTER start failed; read $(pg_logfile)"
   fi
-  wait_for postgresql 60 "$(pg_logfile)" "" "" check_postgresql
+  wait_for postgresql "$HOST:$PG_PORT" 60 "$(pg_logfile)" "" "" check_postgresql
   provision_postgresql
   log "postgresql: started on $HOST:$PG_PORT (cluster $v $PG_CLUSTER)"
 }
@@ -370,6 +375,7 @@ check_nats() {
   curl -fsS -m 3 "http://$HOST:$NATS_HTTP_PORT/healthz" >/dev/null 2>&1 || return 1
   # and the client port speaks NATS (the server greets every client with INFO {...})
   local line
+  # shellcheck disable=SC2016 # $0, $1 and $line belong to the inner shell
   line=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1" && read -r line <&3 && printf %s "$line"' \
     "$HOST" "$NATS_PORT" 2>/dev/null) || return 1
   [[ $line == INFO* ]]
@@ -394,7 +400,7 @@ jetstream {
 }
 EOF
   launch "$NATS_PID" "$NATS_LOG" nats-server -c "$NATS_CONF"
-  wait_for nats 30 "$NATS_LOG" "$NATS_PID" nats-server check_nats
+  wait_for nats "$HOST:$NATS_PORT" 30 "$NATS_LOG" "$NATS_PID" nats-server check_nats
   log "nats: started on $HOST:$NATS_PORT (monitoring $HOST:$NATS_HTTP_PORT)"
 }
 
@@ -451,7 +457,8 @@ install_ferretdb() {
   log "ferretdb: built $FERRETDB_BIN in $((SECONDS - started))s"
 }
 
-# a real wire-protocol round trip: the mongodb driver's ping (fallback: `ferretdb ping`)
+# a real wire-protocol round trip: `ping` through the mongodb driver in node_modules,
+# or (before `npm ci`) a hand-made OP_MSG {ping: 1} from python3 (a docker-compose dependency)
 check_ferretdb() {
   local node
   node=$(node_bin)
@@ -465,8 +472,27 @@ check_ferretdb() {
         .catch(() => process.exit(1));
     ' "mongodb://$HOST:$MONGO_PORT/?directConnection=true") >/dev/null 2>&1
   else
-    timeout 10 "$FERRETDB_BIN" ping --listen-addr="$HOST:$MONGO_PORT" --setup-database=admin \
-      --telemetry=disable --log-level=error >/dev/null 2>&1
+    timeout 10 python3 - "$HOST" "$MONGO_PORT" >/dev/null 2>&1 <<'PY'
+import socket, struct, sys
+
+def element(kind, name, value):
+    return bytes([kind]) + name.encode() + b"\0" + value
+
+db = b"admin\0"
+body = element(0x10, "ping", struct.pack("<i", 1)) + element(0x02, "$db", struct.pack("<i", len(db)) + db)
+doc = struct.pack("<i", 4 + len(body) + 1) + body + b"\0"
+msg = struct.pack("<I", 0) + b"\0" + doc  # OP_MSG: flagBits, section kind 0, body document
+with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3) as s:
+    s.sendall(struct.pack("<iiii", 16 + len(msg), 1, 0, 2013) + msg)
+    reply = b""
+    while len(reply) < 4 or len(reply) < struct.unpack("<i", reply[:4])[0]:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+# {ok: 1.0} in the reply document
+sys.exit(0 if b"\x01ok\x00" + struct.pack("<d", 1.0) in reply else 1)
+PY
   fi
 }
 
@@ -486,7 +512,7 @@ start_ferretdb() {
       --debug-addr=- \
       --log-level=info
   fi
-  wait_for ferretdb 60 "$FERRETDB_LOG" "$FERRETDB_PID" ferretdb check_ferretdb
+  wait_for ferretdb "$HOST:$MONGO_PORT" 60 "$FERRETDB_LOG" "$FERRETDB_PID" ferretdb check_ferretdb
   log "ferretdb: started on $HOST:$MONGO_PORT (backend postgresql://$HOST:$PG_PORT/ferretdb)"
 }
 
@@ -558,8 +584,16 @@ wait_operaton() {
     log "operaton: already running at $ENGINE_URL"
     return 0
   fi
-  wait_for operaton "$ENGINE_TIMEOUT" "$ENGINE_LOG" "$ENGINE_PID" "$ENGINE_JAR" check_operaton
-  log "operaton: started at $ENGINE_URL (took $((SECONDS - ${OPERATON_LAUNCHED_AT:-$SECONDS}))s)"
+  # the timeout counts from the launch (the JVM booted while the other servers started)
+  local launched=${OPERATON_LAUNCHED_AT:-$SECONDS} left
+  left=$((ENGINE_TIMEOUT - (SECONDS - launched)))
+  ((left > 0)) || left=1
+  wait_for operaton "$ENGINE_URL/version" "$left" "$ENGINE_LOG" "$ENGINE_PID" "$ENGINE_JAR" check_operaton
+  if [[ -n ${OPERATON_LAUNCHED_AT:-} ]]; then
+    log "operaton: started at $ENGINE_URL (took $((SECONDS - launched))s)"
+  else
+    log "operaton: answers at $ENGINE_URL (launched by an earlier run)"
+  fi
 }
 
 start_operaton() {
