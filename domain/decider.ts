@@ -27,7 +27,7 @@ export class DomainError extends Error {
     super(message);
     this.name = "DomainError";
     this.kind = kind;
-    if (details !== undefined) this.details = details;
+    this.details = details;
   }
 }
 

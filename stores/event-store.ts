@@ -67,12 +67,15 @@ export interface ProcessorRow {
   updatedAt: string;
 }
 
-const EVENT_COLUMNS = `global_position, transaction_id::text AS transaction_id, stream_id, stream_version, event_id,
+// The transaction id travels as text (xid8 has no JS type). It is selected under another name on purpose:
+// ORDER BY resolves a bare name to an output column first, and a text alias `transaction_id` would sort
+// "100000" before "99999" — which once made a reader jump over fifteen transactions at that boundary.
+const EVENT_COLUMNS = `global_position, transaction_id::text AS transaction_text, stream_id, stream_version, event_id,
   event_type, schema_version, data, metadata, recorded_at`;
 
 interface EventRow {
   global_position: string | number;
-  transaction_id: string;
+  transaction_text: string;
   stream_id: string;
   stream_version: string | number;
   event_id: string;
@@ -102,8 +105,8 @@ export class EventStore {
     const { schemaVersion, data } = this.upcasters.upcast(row.event_type, row.schema_version, row.data);
     return {
       globalPosition: Number(row.global_position),
-      transactionId: row.transaction_id,
-      token: formatToken(row.transaction_id, row.global_position),
+      transactionId: row.transaction_text,
+      token: formatToken(row.transaction_text, row.global_position),
       streamId: row.stream_id,
       streamVersion: Number(row.stream_version),
       eventId: row.event_id,
@@ -173,7 +176,7 @@ export class EventStore {
       `SELECT ${EVENT_COLUMNS} FROM events
         WHERE (transaction_id, global_position) > (?::text::xid8, ?::bigint)
           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())${filters}
-        ORDER BY transaction_id, global_position
+        ORDER BY events.transaction_id, events.global_position
         LIMIT ?`,
       bindings,
     );
