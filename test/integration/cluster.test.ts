@@ -25,7 +25,7 @@ describe("cluster over NATS", () => {
     nodes.push(beta);
     await beta.waitForOutput(/Taskpool node beta started/);
 
-    observer = await startBroker([], { namespace, transporter: testNatsUrl(), nodeID: "observer" });
+    observer = await startBroker([], { namespace, transporter: testNatsUrl(), nodeID: "observer", heartbeatInterval: 5, heartbeatTimeout: 15 });
     await observer.waitForServices(["echo", "caller"], 30_000);
 
     // beta's action calls alpha's action over NATS.
@@ -39,19 +39,19 @@ describe("cluster over NATS", () => {
     expect(byName.get("echo")).toEqual(["alpha"]);
     expect(byName.get("caller")).toEqual(["beta"]);
 
-    const seenByAlpha = await call<any[]>(observer, "$node.list", {}, { nodeID: "alpha" });
-    expect(seenByAlpha.find((n) => n.id === "beta")?.available).toBe(true);
+    // The running node learns of the newcomer when the newcomer announces its services (debounced by Moleculer).
+    await waitFor(async () => {
+      const seenByAlpha = await call<any[]>(observer!, "$node.list", {}, { nodeID: "alpha" });
+      return seenByAlpha.some((n) => n.id === "beta" && n.available) && seenByAlpha.some((n) => n.id === "observer");
+    }, 10_000, 200);
 
     // Killed without a goodbye: the others notice through missing heartbeats.
     await alpha.kill();
-    const list = await waitFor(async () => {
-      const nodesSeen = await call<any[]>(observer!, "$node.list");
-      const entry = nodesSeen.find((n) => n.id === "alpha");
-      return entry && entry.available === false ? nodesSeen : undefined;
-    }, 40_000, 500);
-    expect(list.find((n) => n.id === "beta")?.available).toBe(true);
+    const offline = (nodes: any[], id: string) => nodes.some((n) => n.id === id && n.available === false);
+    await waitFor(async () => offline(await call<any[]>(observer!, "$node.list"), "alpha"), 60_000, 500);
+    await waitFor(async () => offline(await call<any[]>(observer!, "$node.list", {}, { nodeID: "beta" }), "alpha"), 60_000, 500);
     const fromBeta = await call<any[]>(observer, "$node.list", {}, { nodeID: "beta" });
-    expect(fromBeta.find((n) => n.id === "alpha")?.available).toBe(false);
+    expect(fromBeta.find((n) => n.id === "beta")?.available).toBe(true);
 
     // A clean stop leaves with exit code 0.
     expect(await beta.stop("SIGTERM")).toBe(0);
