@@ -165,6 +165,7 @@ export function AggregateMixin<C extends { type: string }, S, E extends DomainEv
             ...(commandId ? { commandId } : {}),
             ...(ctx.meta?.user?.username ? { actor: ctx.meta.user.username } : {}),
             correlationId: ctx.requestID,
+            node: this.broker.nodeID,
           };
           let appended: { streamVersion: number; globalPosition: number; duplicate: boolean };
           try {

@@ -9,6 +9,11 @@ type Loader = () => Promise<{ default: ServiceSchema<any> }>;
 
 export const catalogue: Record<string, Loader> = {
   eventstore: () => import("./eventstore.service.ts"),
+  task: () => import("./task.service.ts"),
+  dataEntry: () => import("./data-entry.service.ts"),
+  processDefinition: () => import("./process-definition.service.ts"),
+  processInstance: () => import("./process-instance.service.ts"),
+  processVariable: () => import("./process-variable.service.ts"),
 };
 
 /** Services of `npm start` without SERVICES, in start order. */
