@@ -56,6 +56,13 @@ export async function up(knex: Knex): Promise<void> {
       v_version bigint;
       v_position bigint;
     BEGIN
+      -- Lock every stream of the batch before the first write. The transaction id (the delivery order of the
+      -- global log) is assigned at the first write, so taking all locks first makes the transaction ids of
+      -- appends to one stream increase with its versions: a reader never gets version n+1 before version n.
+      -- Advisory locks need no transaction id; sorting them avoids deadlocks between batches.
+      PERFORM pg_advisory_xact_lock(h)
+         FROM (SELECT DISTINCT hashtextextended(value->>'streamId', 0) AS h FROM jsonb_array_elements(batch)) locks
+        ORDER BY h;
       FOR item IN SELECT value FROM jsonb_array_elements(batch) LOOP
         i := i + 1;
         v_stream := item->>'streamId';

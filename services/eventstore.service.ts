@@ -275,8 +275,10 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
         const streams = new Set<string>();
         const rest: Pending[] = [];
         for (const pending of this.queue) {
-          // Two appends to one stream never share a transaction: the second must see the first's version.
-          if (batch.length < this.maxBatch && !streams.has(pending.request.streamId)) {
+          // Two appends to one stream never share a transaction (the second must see the first's version), nor
+          // run in two transactions at once (the second would only wait for the first's stream lock).
+          const streamId = pending.request.streamId;
+          if (batch.length < this.maxBatch && !streams.has(streamId) && !this.busyStreams.has(streamId)) {
             streams.add(pending.request.streamId);
             batch.push(pending);
           } else {
@@ -284,10 +286,13 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
           }
         }
         this.queue = rest;
+        if (batch.length === 0) break;
+        for (const streamId of streams) this.busyStreams.add(streamId);
         batch.sort((a, b) => (a.request.streamId < b.request.streamId ? -1 : a.request.streamId > b.request.streamId ? 1 : 0));
         this.inFlight += 1;
         void this.runBatch(batch).finally(() => {
           this.inFlight -= 1;
+          for (const streamId of streams) this.busyStreams.delete(streamId);
           if (this.inFlight === 0 && this.queue.length === 0 && this.signalIdle) this.signalIdle();
           this.flush();
         });
@@ -360,6 +365,7 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
     this.maxConcurrentBatches = s.maxConcurrentBatches ?? (s.databaseUrl ? 4 : 1);
     this.queue = [];
     this.inFlight = 0;
+    this.busyStreams = new Set<string>();
   },
 
   async started() {

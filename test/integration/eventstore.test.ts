@@ -292,6 +292,35 @@ describe("event store ordering on PostgreSQL (concurrent transactions)", () => {
     }
   });
 
+  it("delivers the events of one stream in version order even when transactions append to it concurrently", async () => {
+    const start = (await call(broker, "eventstore.head")).token;
+    // Each transaction appends to several streams at any version, the way group commit batches them.
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, writer) => {
+        for (let i = 0; i < 10; i++) {
+          const streams = [`shared-${(writer + i) % 4}`, `shared-${(writer + i + 1) % 4}`, `own-${writer}-${i}`];
+          await pool.query(`SELECT * FROM append_to_streams($1::jsonb)`, [
+            JSON.stringify(
+              streams.map((streamId) => ({
+                streamId,
+                expectedVersion: null,
+                commandId: null,
+                events: [{ eventId: crypto.randomUUID(), type: "S", schemaVersion: 1, data: { writer, i }, metadata: {} }],
+              })),
+            ),
+          ]);
+        }
+      }),
+    );
+    const seen = await readEverythingAfter(start);
+    const lastVersion = new Map<string, number>();
+    for (const event of seen.events) {
+      expect(event.streamVersion).toBe((lastVersion.get(event.streamId) ?? 0) + 1);
+      lastVersion.set(event.streamId, event.streamVersion);
+    }
+    expect([0, 1, 2, 3].reduce((n, s) => n + (lastVersion.get(`shared-${s}`) ?? 0), 0)).toBe(16 * 10 * 2);
+  });
+
   // The BIGSERIAL pitfall under load: writers in concurrent transactions (some rolled back, some holding
   // their transaction open for a while) and a reader polling all the time. Repeated 20 times.
   it.each(Array.from({ length: 20 }, (_, run) => run + 1))("delivers every committed event exactly once, in token order (run %i of 20)", async (run) => {
