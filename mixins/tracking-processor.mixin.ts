@@ -100,21 +100,17 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
       resetProcessor: {
         visibility: "public",
         async handler(this: any, ctx: Context) {
-          if (this.processor.leased) {
-            await this.requestProcessorReset();
-            return { ...this.processor };
-          }
-          const rows: { name: string; owner: string | null }[] = await ctx.call("eventstore.processors");
-          const holder = rows.find((row) => row.name === settings.processor)?.owner;
-          if (!holder) throw new Error(`Processor ${settings.processor} runs nowhere at the moment; start it first`);
-          return ctx.call(`${this.fullName}.resetProcessor`, {}, { nodeID: holder.split("/")[0] });
+          const forwarded = await this.forwardToLeaseHolder(ctx, "resetProcessor");
+          if (forwarded.forwarded) return forwarded.result;
+          await this.requestProcessorReset();
+          return { ...this.processor };
         },
       },
       /** Lets a processor that stopped on a failing event run again (cluster-wide). */
       restartProcessor: {
         visibility: "public",
         async handler(this: any, ctx: Context) {
-          await ctx.call("eventstore.restartProcessor", { name: settings.processor });
+          await ctx.call("eventstore.restartProcessor", { name: this.processorSettings.processor });
           if (this.processor.status === "failed") this.startProcessorLoop();
           return { ...this.processor };
         },
@@ -127,7 +123,7 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
       },
 
       async storeProcessorToken(this: any, token: string): Promise<void> {
-        const kept = await this.broker.call("eventstore.saveProcessorToken", { name: settings.processor, owner: this.processor.owner, token });
+        const kept = await this.broker.call("eventstore.saveProcessorToken", { name: this.processorSettings.processor, owner: this.processor.owner, token });
         if (!kept) this.loseLease("the token could not be stored: another instance holds the lease");
       },
 
@@ -138,20 +134,20 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
       },
 
       /**
-       * Drops the token to the start of the log and handles everything again. Runs on the lease holder, between
-       * two batches, so that no batch in flight can store an older token over the reset.
+       * Runs `work` on this instance between two batches, when no batch is in flight, so that it may replace the
+       * token or the handler's data without a batch storing an older token over it. Waits for the lease.
        */
-      requestProcessorReset(this: any): Promise<void> {
-        return new Promise<void>((resolve, reject) => {
-          this.processorResetWaiters.push({ resolve, reject });
+      runBetweenBatches<T>(this: any, work: () => Promise<T>): Promise<T> {
+        return new Promise<T>((resolve, reject) => {
+          this.processorExclusive.push({ work, resolve, reject });
           this.wakeProcessor();
         });
       },
 
-      async performProcessorReset(this: any) {
-        const p: ProcessorState = this.processor;
-        const waiters = this.processorResetWaiters.splice(0);
-        try {
+      /** Drops the token to the start of the log and handles everything again. */
+      requestProcessorReset(this: any): Promise<void> {
+        return this.runBetweenBatches(async () => {
+          const p: ProcessorState = this.processor;
           // Events up to the old token are handled a second time: handlers may tell (HandleContext.replaying).
           this.processorReplayUntil = p.token === START_TOKEN ? null : p.token;
           await this.onProcessorReset();
@@ -159,16 +155,29 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
           p.token = START_TOKEN;
           p.globalPosition = 0;
           p.eventsHandled = 0;
-          this.logger.info(`Processor ${settings.processor} reset: handling the log again from the start`);
-          for (const w of waiters) w.resolve();
-        } catch (err) {
-          for (const w of waiters) w.reject(err);
-        }
+          this.logger.info(`Processor ${this.processorSettings.processor} reset: handling the log again from the start`);
+        });
+      },
+
+      /** Moves the token (after work done between batches replaced what the handler had built). */
+      async moveProcessorToken(this: any, token: string, globalPosition: number): Promise<void> {
+        await this.storeProcessorToken(token);
+        this.processor.token = token;
+        this.processor.globalPosition = globalPosition;
+      },
+
+      /** Calls the same action on the instance that holds the lease, when this one does not. */
+      async forwardToLeaseHolder(this: any, ctx: Context, action: string): Promise<{ forwarded: boolean; result?: unknown }> {
+        if (this.processor.leased) return { forwarded: false };
+        const rows: { name: string; owner: string | null }[] = await ctx.call("eventstore.processors");
+        const holder = rows.find((row) => row.name === this.processorSettings.processor)?.owner;
+        if (!holder) throw new Error(`Processor ${this.processorSettings.processor} runs nowhere at the moment; start it first`);
+        return { forwarded: true, result: await ctx.call(`${this.fullName}.${action}`, ctx.params, { nodeID: holder.split("/")[0] }) };
       },
 
       loseLease(this: any, reason: string) {
         if (!this.processor.leased) return;
-        this.logger.warn(`Processor ${settings.processor} lost its lease (${reason}); another instance continues`);
+        this.logger.warn(`Processor ${this.processorSettings.processor} lost its lease (${reason}); another instance continues`);
         this.processor.leased = false;
         this.processor.status = "waiting-for-lease";
         this.wakeProcessor();
@@ -177,7 +186,7 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
       startProcessorLoop(this: any) {
         this.processorStop = new AbortController();
         this.processorLoop = this.runProcessor(this.processorStop.signal).catch((err: Error) => {
-          this.logger.error(`Processor ${settings.processor} stopped unexpectedly`, err);
+          this.logger.error(`Processor ${this.processorSettings.processor} stopped unexpectedly`, err);
         });
       },
 
@@ -190,7 +199,7 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
         if (this.processor.leased) {
           this.processor.leased = false;
           await this.broker
-            .call("eventstore.releaseProcessor", { name: settings.processor, owner: this.processor.owner, status: this.processor.status === "failed" ? "failed" : "idle", lastError: this.processor.lastError })
+            .call("eventstore.releaseProcessor", { name: this.processorSettings.processor, owner: this.processor.owner, status: this.processor.status === "failed" ? "failed" : "idle", lastError: this.processor.lastError })
             .catch(() => undefined);
         }
       },
@@ -200,26 +209,29 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
         while (!stop.aborted) {
           try {
             if (!p.leased) {
-              const granted = await this.broker.call("eventstore.claimProcessor", { name: settings.processor, owner: p.owner, leaseMs: settings.leaseMs });
+              const granted = await this.broker.call("eventstore.claimProcessor", { name: this.processorSettings.processor, owner: p.owner, leaseMs: this.processorSettings.leaseMs });
               if (!granted) {
                 p.status = "waiting-for-lease";
-                await sleep(settings.leaseMs / 2, stop);
+                await sleep(this.processorSettings.leaseMs / 2, stop);
                 continue;
               }
               p.leased = true;
               p.status = "catching-up";
               p.token = await this.loadProcessorToken(granted.token);
-              this.logger.info(`Processor ${settings.processor} holds the lease; resuming after ${p.token}`);
-              this.processorRenewTimer ??= setInterval(() => void this.renewProcessorLease(), Math.floor(settings.leaseMs / 3));
+              this.logger.info(`Processor ${this.processorSettings.processor} holds the lease; resuming after ${p.token}`);
+              this.processorRenewTimer ??= setInterval(() => void this.renewProcessorLease(), Math.floor(this.processorSettings.leaseMs / 3));
             }
-            if (this.processorResetWaiters.length > 0) await this.performProcessorReset();
+            while (this.processorExclusive.length > 0) {
+              const { work, resolve, reject } = this.processorExclusive.shift();
+              await work().then(resolve, reject);
+            }
             const wake = new AbortController();
             this.processorWake = wake;
             const batch = await this.broker.call("eventstore.readAll", {
               after: p.token,
-              limit: settings.batchSize,
-              eventTypes: settings.eventTypes,
-              streamPrefix: settings.streamPrefix,
+              limit: this.processorSettings.batchSize,
+              eventTypes: this.processorSettings.eventTypes,
+              streamPrefix: this.processorSettings.streamPrefix,
             });
             if (batch.events.length > 0) {
               const handled = await this.handleBatch(batch.events, stop);
@@ -233,15 +245,15 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
             }
             if (batch.caughtUp) {
               p.status = "live";
-              await sleep(settings.pollIntervalMs, AbortSignal.any([stop, wake.signal]));
+              await sleep(this.processorSettings.pollIntervalMs, AbortSignal.any([stop, wake.signal]));
             } else {
               p.status = "catching-up";
             }
           } catch (err) {
             if (stop.aborted) break;
             p.lastError = String((err as Error).message ?? err);
-            this.logger.warn(`Processor ${settings.processor}: ${p.lastError}; retrying in ${settings.pollIntervalMs} ms`);
-            await sleep(settings.pollIntervalMs, stop);
+            this.logger.warn(`Processor ${this.processorSettings.processor}: ${p.lastError}; retrying in ${this.processorSettings.pollIntervalMs} ms`);
+            await sleep(this.processorSettings.pollIntervalMs, stop);
           }
           if (p.status === "failed") break;
         }
@@ -251,23 +263,23 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
       /** Handles one batch with retries; returns false when the processor must not advance past it. */
       async handleBatch(this: any, events: RecordedEvent[], stop: AbortSignal): Promise<boolean> {
         const replaying = this.processorReplayUntil ? compareTokens(events[events.length - 1]!.token, this.processorReplayUntil) <= 0 : false;
-        for (let attempt = 1; attempt <= settings.attempts; attempt++) {
+        for (let attempt = 1; attempt <= this.processorSettings.attempts; attempt++) {
           try {
             await this.handleEvents(events, { replaying });
             return true;
           } catch (err) {
             if (stop.aborted) return false;
-            if (attempt === settings.attempts) break;
+            if (attempt === this.processorSettings.attempts) break;
             this.logger.warn(
-              `Processor ${settings.processor}: batch ${describe(events[0]!)} … ${describe(events[events.length - 1]!)} failed (attempt ${attempt}/${settings.attempts}): ${(err as Error).message}`,
+              `Processor ${this.processorSettings.processor}: batch ${describe(events[0]!)} … ${describe(events[events.length - 1]!)} failed (attempt ${attempt}/${this.processorSettings.attempts}): ${(err as Error).message}`,
             );
-            await sleep(settings.retryDelayMs * 2 ** (attempt - 1), stop);
+            await sleep(this.processorSettings.retryDelayMs * 2 ** (attempt - 1), stop);
           }
         }
         // Find the failing event: handle them one at a time.
         for (const event of events) {
           let lastError: Error | null = null;
-          for (let attempt = 1; attempt <= settings.attempts; attempt++) {
+          for (let attempt = 1; attempt <= this.processorSettings.attempts; attempt++) {
             try {
               await this.handleEvents([event], { replaying });
               lastError = null;
@@ -275,17 +287,17 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
             } catch (err) {
               lastError = err as Error;
               if (stop.aborted) return false;
-              if (attempt < settings.attempts) await sleep(settings.retryDelayMs * 2 ** (attempt - 1), stop);
+              if (attempt < this.processorSettings.attempts) await sleep(this.processorSettings.retryDelayMs * 2 ** (attempt - 1), stop);
             }
           }
           if (!lastError) continue;
-          const message = `event ${describe(event)} failed ${settings.attempts} times: ${lastError.message}`;
-          if (settings.onError === "park") {
-            this.logger.error(`Processor ${settings.processor}: parking ${message}`);
-            await this.broker.call("eventstore.parkEvent", { processor: settings.processor, event, error: lastError.message, attempts: settings.attempts });
+          const message = `event ${describe(event)} failed ${this.processorSettings.attempts} times: ${lastError.message}`;
+          if (this.processorSettings.onError === "park") {
+            this.logger.error(`Processor ${this.processorSettings.processor}: parking ${message}`);
+            await this.broker.call("eventstore.parkEvent", { processor: this.processorSettings.processor, event, error: lastError.message, attempts: this.processorSettings.attempts });
             continue;
           }
-          this.logger.error(`Processor ${settings.processor}: stopping; ${message}`);
+          this.logger.error(`Processor ${this.processorSettings.processor}: stopping; ${message}`);
           const p: ProcessorState = this.processor;
           p.status = "failed";
           p.lastError = message;
@@ -297,7 +309,7 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
             p.token = before.token;
             p.globalPosition = before.globalPosition;
           }
-          await this.broker.call("eventstore.releaseProcessor", { name: settings.processor, owner: p.owner, status: "failed", lastError: message });
+          await this.broker.call("eventstore.releaseProcessor", { name: this.processorSettings.processor, owner: p.owner, status: "failed", lastError: message });
           p.leased = false;
           clearInterval(this.processorRenewTimer);
           this.processorRenewTimer = null;
@@ -310,17 +322,19 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
         const p: ProcessorState = this.processor;
         if (!p.leased) return;
         try {
-          const kept = await this.broker.call("eventstore.renewProcessor", { name: settings.processor, owner: p.owner, leaseMs: settings.leaseMs, token: p.token });
+          const kept = await this.broker.call("eventstore.renewProcessor", { name: this.processorSettings.processor, owner: p.owner, leaseMs: this.processorSettings.leaseMs, token: p.token });
           if (!kept) this.loseLease("renewal refused");
         } catch (err) {
-          this.logger.warn(`Processor ${settings.processor}: lease renewal failed: ${(err as Error).message}`);
+          this.logger.warn(`Processor ${this.processorSettings.processor}: lease renewal failed: ${(err as Error).message}`);
         }
       },
     },
 
     created(this: any) {
+      // A service may run the processor under another name (settings.processorName), e.g. a second view.
+      this.processorSettings = { ...settings, processor: this.settings?.processorName ?? settings.processor };
       this.processor = {
-        name: settings.processor,
+        name: this.processorSettings.processor,
         owner: `${this.broker.nodeID}/${this.name}/${randomUUID().slice(0, 8)}`,
         leased: false,
         status: "starting",
@@ -331,7 +345,9 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
         lastError: null,
       } satisfies ProcessorState;
       this.processorReplayUntil = null;
-      this.processorResetWaiters = [];
+      this.processorExclusive = [];
+      // Resolved once this processor has stopped and released its lease; a local event store waits for it.
+      this.processorDone = new Promise<void>((resolve) => (this.markProcessorDone = resolve));
     },
 
     async started(this: any) {
@@ -339,7 +355,11 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
     },
 
     async stopped(this: any) {
-      await this.stopProcessorLoop();
+      try {
+        await this.stopProcessorLoop();
+      } finally {
+        this.markProcessorDone();
+      }
     },
   };
 }

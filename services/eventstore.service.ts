@@ -262,6 +262,7 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
     },
 
     enqueue(request: AppendRequest): Promise<AppendOutcome> {
+      if (this.closed) return Promise.reject(unavailable("The event store is shutting down"));
       return new Promise<AppendOutcome>((resolve, reject) => {
         this.queue.push({ request, resolve, reject });
         this.flush();
@@ -344,6 +345,7 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
 
     /** Runs a read; an unreachable database becomes a retryable 503 instead of a raw driver error. */
     async guard<T>(read: () => Promise<T>): Promise<T> {
+      if (this.closed) throw unavailable("The event store is shutting down");
       try {
         return await read();
       } catch (err) {
@@ -385,9 +387,13 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
   },
 
   async stopped() {
+    // Services stop all at once: let the local processors release their leases first (bounded).
+    const processors = this.broker.services.filter((s: any) => s !== this && s.processorDone).map((s: any) => s.processorDone);
+    await Promise.race([Promise.all(processors), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
     if (this.inFlight > 0 || this.queue.length > 0) {
       await new Promise<void>((resolve) => (this.signalIdle = resolve));
     }
+    this.closed = true;
     await this.database?.close();
   },
 };

@@ -14,6 +14,7 @@ export const catalogue: Record<string, Loader> = {
   processDefinition: () => import("./process-definition.service.ts"),
   processInstance: () => import("./process-instance.service.ts"),
   processVariable: () => import("./process-variable.service.ts"),
+  view: () => import("./view.service.ts"),
 };
 
 /** Services of `npm start` without SERVICES, in start order. */

@@ -1,0 +1,248 @@
+// The view's storage: MongoDB through the official driver, or an embedded store that keeps documents in memory
+// and evaluates the very same MongoDB filter and sort documents with mingo. The view service talks only to this
+// interface, so both answer every query alike; only scale differs.
+import { MongoClient, type Collection, type Db } from "mongodb";
+import { Query } from "mingo";
+import type { SortSpec } from "../domain/view/filters.ts";
+
+export type Doc = { _id: string } & Record<string, any>;
+export type Filter = Record<string, unknown>;
+
+export interface FindOptions {
+  sort?: SortSpec;
+  skip?: number;
+  limit?: number;
+  /** Top-level fields to return (all when absent). */
+  fields?: string[];
+}
+
+export interface IndexSpec {
+  keys: Record<string, 1 | -1>;
+}
+
+export interface ViewCollection<D extends Doc = Doc> {
+  find(filter: Filter, options?: FindOptions): Promise<D[]>;
+  count(filter: Filter): Promise<number>;
+  byIds(ids: string[]): Promise<D[]>;
+  /** Replaces (or inserts) each document by `_id`. */
+  write(docs: D[]): Promise<void>;
+  distinct(path: string, filter: Filter): Promise<unknown[]>;
+  countBy(path: string, filter: Filter): Promise<{ value: unknown; count: number }[]>;
+  ensureIndexes(indexes: IndexSpec[]): Promise<void>;
+}
+
+export interface ViewStore {
+  readonly kind: "mongo" | "embedded";
+  collection<D extends Doc = Doc>(name: string): ViewCollection<D>;
+  getMeta(id: string): Promise<Doc | null>;
+  setMeta(doc: Doc): Promise<void>;
+  collectionNames(): Promise<string[]>;
+  drop(names: string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+const META = "view_meta";
+
+function sortObject(sort: SortSpec | undefined): Record<string, 1 | -1> | undefined {
+  if (!sort || sort.length === 0) return undefined;
+  return Object.fromEntries(sort);
+}
+
+// ---- MongoDB -----------------------------------------------------------------------------------------------------
+
+class MongoViewCollection<D extends Doc> implements ViewCollection<D> {
+  constructor(private readonly collection: Collection<D>) {}
+
+  async find(filter: Filter, options: FindOptions = {}): Promise<D[]> {
+    let cursor = this.collection.find(filter as never);
+    const sort = sortObject(options.sort);
+    if (sort) cursor = cursor.sort(sort);
+    if (options.skip) cursor = cursor.skip(options.skip);
+    if (options.limit) cursor = cursor.limit(options.limit);
+    if (options.fields) cursor = cursor.project(Object.fromEntries(options.fields.map((f) => [f, 1]))) as typeof cursor;
+    return (await cursor.toArray()) as D[];
+  }
+
+  count(filter: Filter): Promise<number> {
+    return this.collection.countDocuments(filter as never);
+  }
+
+  async byIds(ids: string[]): Promise<D[]> {
+    if (ids.length === 0) return [];
+    return (await this.collection.find({ _id: { $in: ids } } as never).toArray()) as D[];
+  }
+
+  async write(docs: D[]): Promise<void> {
+    if (docs.length === 0) return;
+    await this.collection.bulkWrite(
+      docs.map((doc) => ({ replaceOne: { filter: { _id: doc._id } as never, replacement: doc, upsert: true } })),
+      { ordered: false },
+    );
+  }
+
+  distinct(path: string, filter: Filter): Promise<unknown[]> {
+    return this.collection.distinct(path as never, filter as never);
+  }
+
+  async countBy(path: string, filter: Filter): Promise<{ value: unknown; count: number }[]> {
+    const rows = await this.collection.aggregate([{ $match: filter }, { $group: { _id: `$${path}`, count: { $sum: 1 } } }]).toArray();
+    return rows.map((row) => ({ value: row._id, count: row.count }));
+  }
+
+  async ensureIndexes(indexes: IndexSpec[]): Promise<void> {
+    for (const index of indexes) await this.collection.createIndex(index.keys);
+  }
+}
+
+export class MongoViewStore implements ViewStore {
+  readonly kind = "mongo" as const;
+  private constructor(
+    private readonly client: MongoClient,
+    private readonly db: Db,
+  ) {}
+
+  /** Connects to `url`; the database is the URL's path, or `database` when given. */
+  static async connect(url: string, database?: string): Promise<MongoViewStore> {
+    const client = new MongoClient(url, { serverSelectionTimeoutMS: 10_000, retryWrites: false });
+    await client.connect();
+    const db = client.db(database ?? (new URL(url).pathname.replace(/^\//, "") || "taskpool"));
+    await db.command({ ping: 1 });
+    return new MongoViewStore(client, db);
+  }
+
+  collection<D extends Doc>(name: string): ViewCollection<D> {
+    return new MongoViewCollection<D>(this.db.collection<D>(name));
+  }
+
+  async getMeta(id: string): Promise<Doc | null> {
+    return (await this.db.collection<Doc>(META).findOne({ _id: id })) as Doc | null;
+  }
+
+  async setMeta(doc: Doc): Promise<void> {
+    await this.db.collection<Doc>(META).replaceOne({ _id: doc._id }, doc, { upsert: true });
+  }
+
+  async collectionNames(): Promise<string[]> {
+    return (await this.db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name);
+  }
+
+  async drop(names: string[]): Promise<void> {
+    const existing = new Set(await this.collectionNames());
+    for (const name of names) if (existing.has(name)) await this.db.collection(name).drop();
+  }
+
+  /** Drops the whole database (tests). */
+  async dropDatabase(): Promise<void> {
+    await this.db.dropDatabase();
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
+
+// ---- embedded (mingo) --------------------------------------------------------------------------------------------
+
+function valuesAt(doc: unknown, path: string[]): unknown[] {
+  if (path.length === 0) return Array.isArray(doc) ? doc : [doc];
+  if (Array.isArray(doc)) return doc.flatMap((item) => valuesAt(item, path));
+  if (doc === null || typeof doc !== "object") return [];
+  const [head, ...rest] = path;
+  const next = (doc as Record<string, unknown>)[head!];
+  return next === undefined ? [] : valuesAt(next, rest);
+}
+
+class MemoryViewCollection<D extends Doc> implements ViewCollection<D> {
+  readonly docs = new Map<string, D>();
+
+  private matching(filter: Filter): D[] {
+    const all = [...this.docs.values()];
+    if (Object.keys(filter).length === 0) return all;
+    return new Query(filter).find<D>(all).all();
+  }
+
+  async find(filter: Filter, options: FindOptions = {}): Promise<D[]> {
+    let cursor = new Query(filter).find<D>([...this.docs.values()]);
+    const sort = sortObject(options.sort);
+    if (sort) cursor = cursor.sort(sort);
+    if (options.skip) cursor = cursor.skip(options.skip);
+    if (options.limit) cursor = cursor.limit(options.limit);
+    const found = cursor.all();
+    return found.map((doc) => {
+      if (!options.fields) return structuredClone(doc);
+      const picked: Record<string, unknown> = { _id: doc._id };
+      for (const field of options.fields) if (field in doc) picked[field] = structuredClone(doc[field]);
+      return picked as D;
+    });
+  }
+
+  async count(filter: Filter): Promise<number> {
+    return this.matching(filter).length;
+  }
+
+  async byIds(ids: string[]): Promise<D[]> {
+    return ids.map((id) => this.docs.get(id)).filter((d): d is D => d !== undefined).map((d) => structuredClone(d));
+  }
+
+  async write(docs: D[]): Promise<void> {
+    for (const doc of docs) this.docs.set(doc._id, structuredClone(doc));
+  }
+
+  async distinct(path: string, filter: Filter): Promise<unknown[]> {
+    const seen = new Map<string, unknown>();
+    for (const doc of this.matching(filter)) {
+      for (const value of valuesAt(doc, path.split("."))) seen.set(JSON.stringify(value), value);
+    }
+    return [...seen.values()];
+  }
+
+  async countBy(path: string, filter: Filter): Promise<{ value: unknown; count: number }[]> {
+    const counts = new Map<string, { value: unknown; count: number }>();
+    for (const doc of this.matching(filter)) {
+      const found = valuesAt(doc, path.split("."));
+      const value = found.length === 0 ? null : found[0];
+      const key = JSON.stringify(value);
+      const entry = counts.get(key) ?? { value, count: 0 };
+      entry.count += 1;
+      counts.set(key, entry);
+    }
+    return [...counts.values()];
+  }
+
+  async ensureIndexes(): Promise<void> {}
+}
+
+/**
+ * The embedded view store of `npm start`: documents in memory, rebuilt from the event store when the node
+ * starts (the view's processor begins at the start of the log whenever this store is empty).
+ */
+export class MemoryViewStore implements ViewStore {
+  readonly kind = "embedded" as const;
+  private readonly collections = new Map<string, MemoryViewCollection<Doc>>();
+  private readonly meta = new Map<string, Doc>();
+
+  collection<D extends Doc>(name: string): ViewCollection<D> {
+    let collection = this.collections.get(name);
+    if (!collection) this.collections.set(name, (collection = new MemoryViewCollection<Doc>()));
+    return collection as unknown as ViewCollection<D>;
+  }
+
+  async getMeta(id: string): Promise<Doc | null> {
+    const doc = this.meta.get(id);
+    return doc ? structuredClone(doc) : null;
+  }
+
+  async setMeta(doc: Doc): Promise<void> {
+    this.meta.set(doc._id, structuredClone(doc));
+  }
+
+  async collectionNames(): Promise<string[]> {
+    return [...this.collections.keys()];
+  }
+
+  async drop(names: string[]): Promise<void> {
+    for (const name of names) this.collections.delete(name);
+  }
+
+  async close(): Promise<void> {}
+}
