@@ -196,7 +196,7 @@ export function formatTable(columns: Column[], rows: (string[] | null)[]): strin
   const cell = (text: string, i: number) => (columns[i]!.align === "right" ? text.padStart(widths[i]!) : text.padEnd(widths[i]!));
   const line = (cells: string[]) => cells.map(cell).join("  ").trimEnd();
   const rule = widths.map((w) => "-".repeat(w)).join("  ");
-  return [line(columns.map((c) => c.header)), rule, ...rows.map((row) => (row ? rule : line(row)))].join("\n");
+  return [line(columns.map((c) => c.header)), rule, ...rows.map((row) => (row ? line(row) : rule))].join("\n");
 }
 
 /** The header lines every benchmark prints: where it ran. */
