@@ -10,6 +10,7 @@ const optionalName = { ...name, optional: true, nullable: true };
 function onInstance(type: string, params: Record<string, unknown>, description: string): CommandDefinition {
   return {
     description,
+    usuallyCreates: type === "StartProcessInstance",
     params: { $$strict: "remove", processInstanceId: id, sourceReference, ...params },
     shardKey: "processInstanceId",
     aggregateId: (p) => p.processInstanceId,

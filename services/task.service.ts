@@ -22,9 +22,10 @@ const attributes = {
   correlations,
 };
 
-function onTask<T extends string>(type: T, params: Record<string, unknown>, description: string): CommandDefinition {
+function onTask<T extends string>(type: T, params: Record<string, unknown>, description: string, usuallyCreates = false): CommandDefinition {
   return {
     description,
+    usuallyCreates,
     params: { $$strict: "remove", id, ...params },
     shardKey: "id",
     aggregateId: (p) => p.id,
@@ -53,6 +54,7 @@ const TaskService: ServiceSchema = {
             enriched: { type: "boolean", optional: true, default: true },
           },
           "Reports a new user task (idempotent: a repeated create with the same data changes nothing).",
+          true,
         ),
         assign: onTask("AssignTask", { assignee: { ...name, nullable: true } }, "Reports the task's assignee (null: unassigned)."),
         complete: onTask("CompleteTask", { assignee: optionalName }, "Reports that the engine completed the task."),

@@ -147,15 +147,22 @@ export class EventStore {
     return row ? Number(row.stream_version) : null;
   }
 
+  /** One statement, so that the version and the events come from one snapshot. */
   async readStream(streamId: string, fromVersion: number, maxCount: number): Promise<{ streamVersion: number | null; events: RecordedEvent[] }> {
-    const [version, rows] = await Promise.all([
-      this.streamVersion(streamId),
-      this.knex.raw(
-        `SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND stream_version >= ? ORDER BY stream_version LIMIT ?`,
-        [streamId, fromVersion, maxCount],
-      ),
-    ]);
-    return { streamVersion: version, events: (rows.rows as EventRow[]).map((row) => this.toEvent(row)) };
+    const result = await this.knex.raw(
+      `SELECT s.stream_version AS current_version, e.*
+         FROM (SELECT stream_version FROM streams WHERE stream_id = ?) s
+         LEFT JOIN LATERAL (
+           SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = ? AND stream_version >= ? ORDER BY stream_version LIMIT ?
+         ) e ON true`,
+      [streamId, streamId, fromVersion, maxCount],
+    );
+    const rows = result.rows as (EventRow & { current_version: string | number })[];
+    if (rows.length === 0) return { streamVersion: null, events: [] };
+    return {
+      streamVersion: Number(rows[0]!.current_version),
+      events: rows.filter((row) => row.global_position !== null).map((row) => this.toEvent(row)),
+    };
   }
 
   /** Events strictly after `after`, below the visibility barrier, in delivery order. */
