@@ -15,6 +15,7 @@ export const catalogue: Record<string, Loader> = {
   processInstance: () => import("./process-instance.service.ts"),
   processVariable: () => import("./process-variable.service.ts"),
   view: () => import("./view.service.ts"),
+  api: () => import("./api.service.ts"),
 };
 
 /** Services of `npm start` without SERVICES, in start order. */
