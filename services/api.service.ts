@@ -44,6 +44,7 @@ const STATUS: Record<string, number> = {
   [ErrorTypes.VALIDATION]: 400,
   INVALID_REQUEST_BODY: 400,
   INVALID_RESPONSE_TYPE: 400,
+  BAD_REQUEST: 400,
   [ErrorTypes.EVENT_TOO_LARGE]: 400,
   [ErrorTypes.INVALID_EVENT_DATA]: 400,
   [ErrorTypes.UNAUTHORIZED]: 401,
@@ -65,7 +66,8 @@ const STATUS: Record<string, number> = {
 /** The JSON an error becomes: a stable type, a message, data — never a stack. */
 export function errorResponse(err: any): { status: number; body: { type: string; message: string; data?: unknown } } {
   const name = err?.name as string | undefined;
-  let type: string = err?.type ?? "INTERNAL_ERROR";
+  const byCode: Record<number, string> = { 400: "BAD_REQUEST", 401: ErrorTypes.UNAUTHORIZED, 403: ErrorTypes.FORBIDDEN, 404: ErrorTypes.NOT_FOUND, 409: ErrorTypes.CONFLICT, 429: "RATE_LIMIT_EXCEEDED" };
+  let type: string = err?.type ?? byCode[err?.code as number] ?? "INTERNAL_ERROR";
   if (name === "ValidationError" || type === "VALIDATION_ERROR") type = ErrorTypes.VALIDATION;
   if (name === "NotFoundError" && !err?.type) type = ErrorTypes.NOT_FOUND;
   if (type === "RATE_LIMIT_EXCEEDED") return { status: 429, body: { type: ErrorTypes.RATE_LIMITED, message: "Too many requests; slow down" } };
@@ -492,7 +494,8 @@ const ApiService: ServiceSchema<any> = {
 
     sendApiError(this: any, req: IncomingMessage, res: ServerResponse, err: any) {
       const { status, body } = errorResponse(err);
-      if (status >= 500) this.logger.error(`${req.method} ${req.url} failed`, err);
+      if (status === 500) this.logger.error(`${req.method} ${req.url} failed`, err);
+      else if (status >= 500) this.logger.warn(`${req.method} ${req.url}: ${body.type}: ${body.message}`);
       const headers: Record<string, string> = {};
       if (status === 401) headers["WWW-Authenticate"] = 'Bearer realm="taskpool"';
       sendJson(res, status, body, headers);
