@@ -2,7 +2,10 @@
 // (USERS_FILE, default config/users.json: the example users ironman and hulk in "avengers", piggy, kermit,
 // gonzo and fozzy in "muppetshow"); with JWT authentication the token's claims may carry the groups instead.
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const defaultFile = resolve(dirname(fileURLToPath(import.meta.url)), "..", "config", "users.json");
 import type { User } from "../domain/types.ts";
 
 export interface DirectoryUser extends User {
@@ -21,7 +24,7 @@ export class Directory {
     }
   }
 
-  static load(file = process.env.USERS_FILE ?? "config/users.json"): Directory {
+  static load(file = process.env.USERS_FILE ?? defaultFile): Directory {
     const raw = JSON.parse(readFileSync(resolve(file), "utf8")) as unknown;
     if (!Array.isArray(raw)) throw new Error(`${file}: expected a JSON array of users`);
     const users = raw.map((entry, i) => {
