@@ -82,7 +82,9 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
     events: {
       "eventstore.appended": {
         context: true,
-        handler(this: any) {
+        handler(this: any, ctx: Context<{ types?: string[] }>) {
+          const wanted: string[] | undefined = this.processorSettings.eventTypes;
+          if (wanted && ctx.params.types && !ctx.params.types.some((type) => wanted.includes(type))) return;
           this.wakeProcessor();
         },
       },

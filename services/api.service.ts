@@ -122,6 +122,11 @@ const ApiService: ServiceSchema<any> = {
     logResponse: "debug",
     log4XXResponses: false,
     httpServerTimeout: 0, // event streams stay open
+    // An event stream is not a request in flight: a stopping node must not wait for it to end.
+    rootCallOptions(options: Record<string, unknown>, req: IncomingMessage) {
+      const path = (req.url ?? "").split("?")[0];
+      if (path === "/api/events" || path === "/api/dashboard/events") options.tracking = false;
+    },
     routes: [
       {
         name: "public",
@@ -409,14 +414,18 @@ const ApiService: ServiceSchema<any> = {
   methods: {
     // ---- authentication ----
 
-    async authenticate(this: any, _ctx: Context, _route: unknown, req: IncomingMessage): Promise<User & { id?: string }> {
-      const auth = req.headers.authorization;
+    async authenticate(this: any, _ctx: Context, _route: unknown, req: IncomingMessage & { originalUrl?: string }): Promise<User & { id?: string }> {
+      // A browser's EventSource cannot send headers: the event stream also takes them from the query string.
+      const url = new URL(req.originalUrl ?? req.url ?? "/", "http://gateway");
+      const isEventStream = url.pathname === "/api/events";
+      const token = isEventStream ? url.searchParams.get("access_token") : null;
+      const auth = req.headers.authorization ?? (token ? `Bearer ${token}` : undefined);
       if (auth) {
         const match = /^Bearer\s+(.+)$/i.exec(auth);
         if (!match) throw unauthorized("The Authorization header must be 'Bearer <token>'");
         return this.userFromToken(match[1]);
       }
-      const id = req.headers["x-current-user-id"];
+      const id = req.headers["x-current-user-id"] ?? (isEventStream ? url.searchParams.get("user") : null);
       if (id && this.settings.headerAuthentication) {
         const user = this.directory.find(String(id));
         if (!user) throw unauthorized(`Unknown user "${id}"`);
@@ -562,9 +571,11 @@ const ApiService: ServiceSchema<any> = {
       }
       this.sseStreams.add(stream);
       const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
+      this.openResponses.add(res);
       const close = () => {
         clearInterval(keepAlive);
         this.sseStreams.delete(stream);
+        this.openResponses.delete(res);
       };
       req.on("close", close);
       res.on("close", close);
@@ -644,7 +655,8 @@ const ApiService: ServiceSchema<any> = {
           hostname: node.hostname,
           ipList: node.ipList,
           client: node.client,
-          offlineSince: node.offlineSince,
+          // Moleculer records the local uptime (s) at which the node went offline; the page wants a time.
+          offlineSince: node.offlineSince == null ? null : new Date(Date.now() - (process.uptime() - node.offlineSince) * 1000).toISOString(),
           cpu: health[i]?.cpu?.utilization ?? node.cpu ?? null,
           memory: health[i] ? { free: health[i].mem.free, total: health[i].mem.total, rss: health[i].process?.memory?.rss ?? null } : null,
           uptime: health[i]?.process?.uptime ?? null,
@@ -684,9 +696,11 @@ const ApiService: ServiceSchema<any> = {
       const timer = setInterval(() => void push(), this.settings.dashboardIntervalMs);
       const onChange = () => void push();
       this.dashboardListeners.add(onChange);
+      this.openResponses.add(res);
       req.on("close", () => {
         clearInterval(timer);
         this.dashboardListeners.delete(onChange);
+        this.openResponses.delete(res);
       });
     },
   },
@@ -695,6 +709,7 @@ const ApiService: ServiceSchema<any> = {
     this.directory = Directory.load();
     this.formUrls = FormUrls.fromEnvironment();
     this.sseStreams = new Set();
+    this.openResponses = new Set();
     this.sseHistory = [];
     this.dashboardListeners = new Set();
     const jwtPublicKey = process.env.JWT_PUBLIC_KEY ?? (process.env.JWT_PUBLIC_KEY_FILE ? readFileSync(process.env.JWT_PUBLIC_KEY_FILE, "utf8") : undefined);
@@ -715,6 +730,12 @@ const ApiService: ServiceSchema<any> = {
     this.settings.dashboardIntervalMs = Number(process.env.DASHBOARD_INTERVAL_MS ?? 2000);
   },
 
+
+  stopped(this: any) {
+    // End the event streams, so that the HTTP server can close; browsers reconnect to another gateway.
+    for (const res of this.openResponses) res.end();
+    this.openResponses.clear();
+  },
 
   started(this: any) {
     const address = this.server?.address();

@@ -318,17 +318,20 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
       }
       let highest = 0;
       let count = 0;
+      const types = new Set<string>();
       batch.forEach((pending, i) => {
         const outcome = outcomes[i]!;
         if (outcome.outcome === "appended") {
           highest = Math.max(highest, outcome.globalPosition);
           count += pending.request.events.length;
+          for (const event of pending.request.events) types.add(event.type);
         }
         pending.resolve(outcome);
       });
       if (count > 0) {
-        // A wake-up for consumers; losing it costs them latency (they also poll), never an event.
-        void this.broker.broadcast("eventstore.appended", { globalPosition: highest, count });
+        // A wake-up for consumers; losing it costs them latency (they also poll), never an event. The types let
+        // a consumer that reads only some of them sleep on.
+        void this.broker.broadcast("eventstore.appended", { globalPosition: highest, count, types: [...types] });
       }
     },
 

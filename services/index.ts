@@ -16,10 +16,11 @@ export const catalogue: Record<string, Loader> = {
   processVariable: () => import("./process-variable.service.ts"),
   view: () => import("./view.service.ts"),
   api: () => import("./api.service.ts"),
+  engineConnector: () => import("./engine-connector.service.ts"),
 };
 
 /** Services of `npm start` without SERVICES, in start order. */
-export const embeddedServices: string[] = Object.keys(catalogue);
+export const embeddedServices: string[] = Object.keys(catalogue).filter((name) => name !== "engineConnector");
 
 export async function loadServices(broker: ServiceBroker, names: string[] | null): Promise<string[]> {
   const selected = names ?? embeddedServices;

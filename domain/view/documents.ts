@@ -196,7 +196,9 @@ export function projectTask(doc: TaskDocument | null, event: ViewEvent): TaskDoc
     event.type === "TaskInteractionRefused"
       ? { interaction: event.data.interaction, reason: event.data.reason, username: event.data.username ?? null, time: event.recordedAt }
       : ((doc as TaskDocument | null)?.lastRefusal ?? null);
-  return taskDocument(after.task, event.streamVersion, event.globalPosition, refusal);
+  // A sender that leaves createTime out still gets a place in "newest first": the time the pool learned of it.
+  const task = after.task.createTime ? after.task : { ...after.task, createTime: (doc as TaskDocument | null)?.createTime ?? event.recordedAt };
+  return taskDocument(task, event.streamVersion, event.globalPosition, refusal);
 }
 
 // ---- data entries ----------------------------------------------------------------------------------------------

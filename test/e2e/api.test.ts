@@ -142,6 +142,10 @@ function scenario(platform: () => Platform) {
     expect(ironmanEvents.events.filter((e) => e.data.id === "api-t1" || e.data.id.includes("api-1"))).toEqual([]);
 
     // A task that is not visible answers exactly as one that does not exist.
+    // EventSource in a browser cannot send headers: the stream takes the user from the query string too.
+    const viaQuery = openEvents(`${platform().baseUrl}/api/events?user=kermit`, {});
+    await viaQuery.ready;
+    viaQuery.close();
     const hidden = await get("/api/task/api-t1", as("ironman"));
     const missing = await get("/api/task/does-not-exist", as("ironman"));
     expect([hidden.status, missing.status]).toEqual([404, 404]);
