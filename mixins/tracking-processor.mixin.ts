@@ -13,6 +13,8 @@
 //
 // The service provides `handleEvents(events, { replaying })`. It may override `loadProcessorToken(token)` and
 // `storeProcessorToken(token)` to keep its token next to its own data, and `onProcessorReset()` to drop data.
+// Moleculer runs a service's own `stopped` before its mixins' — a service that closes what its handler uses
+// calls `await this.stopProcessorLoop()` first (stopping twice is harmless).
 import type { Context, ServiceSchema } from "moleculer";
 import { randomUUID } from "node:crypto";
 import type { RecordedEvent } from "../stores/event-store.ts";
@@ -237,6 +239,7 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
             });
             if (batch.events.length > 0) {
               const handled = await this.handleBatch(batch.events, stop);
+              if (p.status === "failed") break;
               if (!handled || !p.leased) continue;
               const last = batch.events[batch.events.length - 1] as RecordedEvent;
               await this.storeProcessorToken(last.token);

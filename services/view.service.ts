@@ -753,6 +753,8 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
   },
 
   async stopped() {
+    // The processor first: its batch in flight still writes to the store.
+    await this.stopProcessorLoop();
     await this.store?.close();
   },
 };
