@@ -501,6 +501,11 @@ start_ferretdb() {
     log "ferretdb: already running on $HOST:$MONGO_PORT"
     return 0
   fi
+  if pid_alive "$FERRETDB_PID" ferretdb; then
+    # Running but not answering (seen once after its connection pool ran dry): start it afresh.
+    log "ferretdb: running but not answering; restarting it"
+    stop_ferretdb
+  fi
   if ! pid_alive "$FERRETDB_PID" ferretdb; then
     mkdir -p "$RUN_DIR/ferretdb"
     DO_NOT_TRACK=1 launch "$FERRETDB_PID" "$FERRETDB_LOG" "$FERRETDB_BIN" \
