@@ -70,6 +70,16 @@ export async function dropSchema(schema: string): Promise<void> {
   }
 }
 
+/** The error a call fails with; fails the test when the call succeeds. */
+export async function errorOf(promise: Promise<unknown>): Promise<any> {
+  try {
+    await promise;
+  } catch (err) {
+    return err;
+  }
+  throw new Error("expected the call to fail");
+}
+
 export async function waitFor<T>(probe: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10_000, intervalMs = 25): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;

@@ -11,17 +11,9 @@ import ProcessDefinitionService from "../../services/process-definition.service.
 import ProcessInstanceService from "../../services/process-instance.service.ts";
 import ProcessVariableService from "../../services/process-variable.service.ts";
 import { taskDecider } from "../../domain/task.ts";
-import { call, spawnNode, startBroker, testDatabaseUrl, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
+import { call, errorOf, spawnNode, startBroker, testDatabaseUrl, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
 import { commandsForTask, random, sourceReference, type PlannedCommand } from "../fixtures/command-mix.ts";
 
-async function errorOf(promise: Promise<unknown>): Promise<any> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected the call to fail");
-}
 
 const services = [TaskService, DataEntryService, ProcessDefinitionService, ProcessInstanceService, ProcessVariableService];
 

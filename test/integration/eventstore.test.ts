@@ -6,18 +6,10 @@ import EventStoreService from "../../services/eventstore.service.ts";
 import { Upcasters } from "../../lib/upcasting.ts";
 import { compareTokens } from "../../lib/tokens.ts";
 import type { RecordedEvent } from "../../stores/event-store.ts";
-import { call, dropSchema, startBroker, testDatabaseUrl, unique, type StoreKind } from "../helpers.ts";
+import { call, errorOf, dropSchema, startBroker, testDatabaseUrl, unique, type StoreKind } from "../helpers.ts";
 
 const upcasters = new Upcasters().register("Renamed", 1, (data) => ({ fullName: `${data.first} ${data.last}` }));
 
-async function errorOf(promise: Promise<unknown>): Promise<any> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe.each<StoreKind>(["pglite", "postgres"])("event store on %s", (kind) => {
   let broker: ServiceBroker;

@@ -64,7 +64,7 @@ describe("tracking processor in one process", () => {
     const first: Handled = { events: [], replaying: [] };
     await run(processor("p1", { eventTypes: ["Counted"] }, first));
     await waitFor(() => first.events.length >= 250, 20_000);
-    expect(first.events.map((e) => e.data.n).sort((a, b) => a - b)).toEqual(Array.from({ length: 250 }, (_, i) => i));
+    expect(first.events.map((e) => Number(e.data.n)).sort((a, b) => a - b)).toEqual(Array.from({ length: 250 }, (_, i) => i));
     const state = await call(broker, "p1.processorState");
     expect(state).toMatchObject({ leased: true, status: "live", eventsHandled: 250 });
     await broker.destroyService(broker.getLocalService("p1")!);

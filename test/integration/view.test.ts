@@ -12,20 +12,12 @@ import ProcessInstanceService from "../../services/process-instance.service.ts";
 import ProcessVariableService from "../../services/process-variable.service.ts";
 import ViewService from "../../services/view.service.ts";
 import { MongoViewStore } from "../../stores/view-store.ts";
-import { call, startBroker, testMongoUrl, unique, waitFor } from "../helpers.ts";
+import { call, errorOf, startBroker, testMongoUrl, unique, waitFor } from "../helpers.ts";
 import { REQUEST, seed, USER_ENTRY, users } from "../fixtures/view-seed.ts";
 
 const VIEWS = ["view", "viewMongo"] as const;
 type ViewName = (typeof VIEWS)[number];
 
-async function errorOf(promise: Promise<unknown>): Promise<any> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected the call to fail");
-}
 
 let broker: ServiceBroker;
 let lastPosition = 0;
