@@ -47,6 +47,8 @@ import {
   type VariableUpdate,
 } from "../stores/engine/engine-adapter.ts";
 import { OperatonAdapter } from "../stores/engine/operaton-adapter.ts";
+import { engineOf } from "../stores/engine/process-engine.ts";
+import { registeredEngineAdapter } from "../stores/engine/embedded/registered-adapter.ts";
 import { ConnectorState, type InstanceShadow, type InstanceShadowState, type TaskShadow } from "../stores/engine/connector-state.ts";
 import type { RecordedEvent } from "../stores/event-store.ts";
 import { readEnvironment } from "../lib/env.ts";
@@ -1514,8 +1516,9 @@ export function createEngineConnector(options: EngineConnectorOptions = {}): Ser
       let adapter: EngineAdapter;
       if (typeof options.adapter === "function") adapter = options.adapter(settings);
       else if (options.adapter) adapter = options.adapter;
+      // No engine URL: the in-process engine its application registered (embedded platform); `started` waits for it.
+      else if (!settings.engineUrl) adapter = registeredEngineAdapter(settings.applicationName);
       else {
-        if (!settings.engineUrl) throw new Error(`engineConnector ${settings.applicationName}: ENGINE_URL (settings.engineUrl) is required`);
         adapter = new OperatonAdapter({
           baseUrl: settings.engineUrl,
           username: settings.engineUsername,
@@ -1527,6 +1530,7 @@ export function createEngineConnector(options: EngineConnectorOptions = {}): Ser
     },
 
     async started(this: any) {
+      if (!options.adapter && !settings.engineUrl) await engineOf(settings.applicationName);
       await this.connector.start();
     },
 

@@ -17,9 +17,16 @@ export const catalogue: Record<string, Loader> = {
   view: () => import("./view.service.ts"),
   api: () => import("./api.service.ts"),
   engineConnector: () => import("./engine-connector.service.ts"),
+  // The example process application "Request Approval" and its engine connector (Operaton when ENGINE_URL is
+  // set, else the embedded engine the application registers in this process).
+  approval: () => import("./approval.service.ts"),
+  approvalConnector: async () => ({ default: (await import("./approval.service.ts")).createApprovalConnector() }),
 };
 
-/** Services of `npm start` without SERVICES, in start order. */
+/**
+ * Services of `npm start` without SERVICES, in start order: the platform, and the example application on the
+ * embedded engine with its connector. The generic `engineConnector` serves other applications (APPLICATION_NAME).
+ */
 export const embeddedServices: string[] = Object.keys(catalogue).filter((name) => name !== "engineConnector");
 
 export async function loadServices(broker: ServiceBroker, names: string[] | null): Promise<string[]> {

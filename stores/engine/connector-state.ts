@@ -125,8 +125,10 @@ export class ConnectorState {
   }
 
   async markSeen(feed: string, rows: readonly { key: string; time: IsoDate }[]): Promise<void> {
-    for (let i = 0; i < rows.length; i += 500) {
-      const chunk = rows.slice(i, i + 500).map((row) => ({ ...this.app, feed, row_key: row.key, row_time: row.time }));
+    // Paging an engine list under an unstable order can return a row twice; one upsert may name a key once.
+    const unique = [...new Map(rows.map((row) => [row.key, row])).values()];
+    for (let i = 0; i < unique.length; i += 500) {
+      const chunk = unique.slice(i, i + 500).map((row) => ({ ...this.app, feed, row_key: row.key, row_time: row.time }));
       await this.knex("connector_seen").insert(chunk).onConflict(["application_name", "feed", "row_key"]).merge();
     }
   }
@@ -301,13 +303,15 @@ export class ConnectorState {
     return Object.fromEntries((rows as Record<string, unknown>[]).map((row) => [row.outcome as string, Number(row.n)]));
   }
 
+  // Meta values are stored wrapped in an object: a bare JSON string would come back from jsonb already parsed and
+  // could not be told from raw JSON text.
   async getMeta<T>(key: string): Promise<T | null> {
     const row = await this.knex("connector_meta").where({ ...this.app, key }).first();
-    return row ? parsed<T>(row.value) : null;
+    return row ? (parsed<{ value: T }>(row.value).value ?? null) : null;
   }
 
   async setMeta(key: string, value: unknown): Promise<void> {
-    await this.knex("connector_meta").insert({ ...this.app, key, value: json(value) }).onConflict(["application_name", "key"]).merge();
+    await this.knex("connector_meta").insert({ ...this.app, key, value: json({ value }) }).onConflict(["application_name", "key"]).merge();
   }
 
   /**

@@ -529,16 +529,22 @@ export class OperatonAdapter implements EngineAdapter {
 
   async listVariableUpdatesSince(query: ChangeQuery): Promise<PageOf<VariableUpdate>> {
     const matches = keyFilter(query.processDefinitionKeys);
-    const dtos = await this.client.get<HistoricVariableUpdateDto[]>("/history/detail", {
-      variableUpdates: true,
-      // occurredAfter is inclusive (TIME_ >= x).
-      occurredAfter: query.since ? formatEngineDate(query.since) : undefined,
-      deserializeValues: false,
-      sortBy: "time",
-      sortOrder: "asc",
-      firstResult: query.firstResult,
-      maxResults: query.maxResults,
-    });
+    // POST, because only its body takes several sort keys: updates of one command share a millisecond, and
+    // without the tie-breaker paging over them could return one twice and skip another.
+    const dtos = await this.client.post<HistoricVariableUpdateDto[]>(
+      "/history/detail",
+      {
+        variableUpdates: true,
+        // occurredAfter is inclusive (TIME_ >= x).
+        ...(query.since ? { occurredAfter: formatEngineDate(query.since) } : {}),
+        sorting: [
+          { sortBy: "time", sortOrder: "asc" },
+          { sortBy: "occurrence", sortOrder: "asc" },
+        ],
+      },
+      { deserializeValues: false, firstResult: query.firstResult, maxResults: query.maxResults },
+      { read: true },
+    );
     const kept = dtos.filter((dto) => dto.processInstanceId != null && (matches === null || matches(dto.processDefinitionKey)));
     // A removed variable shows as one more update; only its variable instance says DELETED.
     const deleted = await this.deletedVariableRevisions(kept);
