@@ -1,6 +1,7 @@
 // Shared test plumbing: brokers, the backing servers' addresses (set by test/setup/servers.ts), unique
 // namespaces and schemas so that suites never see each other's data.
 import { ServiceBroker, type BrokerOptions, type ServiceSchema } from "moleculer";
+import { expect } from "vitest";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { spawn } from "node:child_process";
@@ -68,6 +69,18 @@ export async function dropSchema(schema: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/** Reading a stream's events from the event store, and waiting for a stream to hold given event types. */
+export function streamReader(broker: () => ServiceBroker) {
+  const events = async (streamId: string): Promise<any[]> => (await call(broker(), "eventstore.readStream", { streamId, allowEmpty: true })).events;
+  const types = async (streamId: string): Promise<string[]> => (await events(streamId)).map((e) => e.type);
+  const waitForTypes = (streamId: string, expected: string[], timeoutMs = 15_000) =>
+    waitFor(async () => {
+      const actual = await types(streamId);
+      return actual.length >= expected.length ? actual : false;
+    }, timeoutMs, 50).then((actual) => expect(actual).toEqual(expected));
+  return { events, types, waitForTypes };
 }
 
 /** The error a call fails with; fails the test when the call succeeds. */

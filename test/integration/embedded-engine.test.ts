@@ -21,7 +21,7 @@ import { isEngineError } from "../../stores/engine/engine-adapter.ts";
 import { BpmnError, type ExternalTaskInput } from "../../stores/engine/external-tasks.ts";
 import { registerEngine, unregisterEngine } from "../../stores/engine/process-engine.ts";
 import type { JsonObject } from "../../domain/types.ts";
-import { call, startBroker, unique, waitFor } from "../helpers.ts";
+import { call, startBroker, unique, waitFor, streamReader } from "../helpers.ts";
 
 const quiet = { info() {}, warn() {}, error() {} };
 const commandServices = [TaskService, ProcessDefinitionService, ProcessInstanceService, ProcessVariableService];
@@ -254,14 +254,8 @@ describe("engine connector over the embedded engine (in process, polling on sync
   let engine: EmbeddedEngine;
   let broker: ServiceBroker;
 
-  const events = async (streamId: string): Promise<any[]> => (await call(broker, "eventstore.readStream", { streamId, allowEmpty: true })).events;
-  const types = async (streamId: string): Promise<string[]> => (await events(streamId)).map((e) => e.type);
+  const { events, types, waitForTypes } = streamReader(() => broker);
   const sync = (reconcile = false) => call(broker, "engineConnector.sync", { reconcile });
-  const waitForTypes = (streamId: string, expected: string[], timeoutMs = 15_000) =>
-    waitFor(async () => {
-      const actual = await types(streamId);
-      return actual.length >= expected.length ? actual : false;
-    }, timeoutMs, 50).then((actual) => expect(actual).toEqual(expected));
 
   beforeAll(async () => {
     engine = new EmbeddedEngine({ applicationName, pgliteDir: "memory", logger: quiet, externalTasks: { pollIntervalMs: 50 } });

@@ -18,7 +18,7 @@ import { encodeVariables, parseEngineDate } from "../../domain/engine/variables.
 import type { JsonObject } from "../../domain/types.ts";
 import { BpmnError, ExternalTaskWorker } from "../../stores/engine/external-tasks.ts";
 import { dataEntryChange, dataEntryDeletion } from "../../domain/engine/data-entry-sender.ts";
-import { call, spawnNode, startBroker, testDatabaseUrl, testNatsUrl, testOperatonUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
+import { call, spawnNode, startBroker, testDatabaseUrl, testNatsUrl, testOperatonUrl, unique, waitFor, type NodeProcess, streamReader } from "../helpers.ts";
 
 const engineUrl = testOperatonUrl();
 
@@ -85,14 +85,8 @@ describe("engine connector against Operaton (in process, polling on sync)", () =
   let broker: ServiceBroker;
   let preexisting: string;
 
-  const events = async (streamId: string): Promise<any[]> => (await call(broker, "eventstore.readStream", { streamId, allowEmpty: true })).events;
-  const types = async (streamId: string): Promise<string[]> => (await events(streamId)).map((e) => e.type);
+  const { events, types, waitForTypes } = streamReader(() => broker);
   const sync = (reconcile = false) => call(broker, "engineConnector.sync", { reconcile });
-  const waitForTypes = (streamId: string, expected: string[], timeoutMs = 15_000) =>
-    waitFor(async () => {
-      const actual = await types(streamId);
-      return actual.length >= expected.length ? actual : false;
-    }, timeoutMs, 50).then((actual) => expect(actual).toEqual(expected));
 
   beforeAll(async () => {
     await deploy(`approval ${key}`, `${key}.bpmn`, approvalBpmn(key, { users: "kermit", groups: "muppetshow, avengers" }));
