@@ -236,8 +236,9 @@ const ApiService: ServiceSchema<any> = {
         }
         let lag = 0;
         if (head && view && compareTokens(view.token, head.token) < 0) {
-          lag = Math.max(0, head.globalPosition - view.globalPosition);
-          if (lag > this.settings.readyMaxLag) reasons.push(`view is ${lag} events behind the event store (bound ${this.settings.readyMaxLag})`);
+          // Counted after the view's token: positions are not in delivery order, so their difference is no lag.
+          lag = ((await ctx.call("eventstore.countAfter", { token: view.token, cap: this.settings.readyMaxLag + 1 })) as { count: number }).count;
+          if (lag > this.settings.readyMaxLag) reasons.push(`view is more than ${this.settings.readyMaxLag} events behind the event store`);
         }
         const body = { status: reasons.length === 0 ? "READY" : "NOT_READY", eventStorePosition: head?.globalPosition ?? null, viewPosition: view?.globalPosition ?? null, lag, reasons };
         if (reasons.length > 0) ctx.meta.$statusCode = 503;

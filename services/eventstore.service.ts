@@ -150,6 +150,14 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
       },
     },
 
+    /** How many events lie after a token (counting stops at `cap`): a consumer's lag. */
+    countAfter: {
+      params: { token: { type: "string", pattern: TOKEN_PATTERN }, cap: { type: "number", integer: true, min: 1, max: 10_000_000, optional: true, convert: true } },
+      async handler(ctx: Context<{ token: string; cap?: number }>) {
+        return { count: await this.guard(() => this.store.countAfter(ctx.params.token, ctx.params.cap ?? 100_000)) };
+      },
+    },
+
     tokenOf: {
       params: { globalPosition: { type: "number", integer: true, min: 1, convert: true } },
       async handler(ctx: Context<{ globalPosition: number }>) {

@@ -335,12 +335,8 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
       },
       async handler(ctx: Context<{ states: string[]; page: number; size: number; minPosition?: number; maxWaitMs?: number }>) {
         await this.awaitPosition(ctx.params);
-        const collection = await this.view("processInstances");
         const filter = and([live, { state: { $in: ctx.params.states } }]);
-        const [docs, total] = await Promise.all([
-          collection.find(filter, { sort: [["_id", 1]], skip: ctx.params.page * ctx.params.size, limit: ctx.params.size }),
-          collection.count(filter),
-        ]);
+        const { docs, total } = await (await this.view("processInstances")).page(filter, { sort: [["_id", 1]], skip: ctx.params.page * ctx.params.size, limit: ctx.params.size });
         return { elements: docs.map((d: Doc) => processInstanceOf(d as ProcessInstanceDocument)), totalElementCount: total };
       },
     },
@@ -617,11 +613,7 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
         where.push({ correlationIds: { $in: ids } });
       }
       const filter = and(where);
-      const tasks = await this.view("tasks");
-      const [docs, total] = await Promise.all([
-        tasks.find(filter, { sort, skip: params.page * params.size, limit: params.size }),
-        tasks.count(filter),
-      ]);
+      const { docs, total } = await (await this.view("tasks")).page(filter, { sort, skip: params.page * params.size, limit: params.size });
       if (target === "task") return { elements: (docs as TaskDocument[]).map(taskOf), totalElementCount: total };
       return { elements: await this.joinDataEntries(docs as TaskDocument[], user), totalElementCount: total };
     },
@@ -650,11 +642,7 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
         queryError(err);
       }
       const filter = and([live, ...conditions, ...parsed.where]);
-      const entries = await this.view("dataEntries");
-      const [docs, total] = await Promise.all([
-        entries.find(filter, { sort, skip: params.page * params.size, limit: params.size }),
-        entries.count(filter),
-      ]);
+      const { docs, total } = await (await this.view("dataEntries")).page(filter, { sort, skip: params.page * params.size, limit: params.size });
       return { elements: (docs as DataEntryDocument[]).map(dataEntryOf), totalElementCount: total };
     },
 

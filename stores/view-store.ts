@@ -23,6 +23,8 @@ export interface IndexSpec {
 export interface ViewCollection<D extends Doc = Doc> {
   find(filter: Filter, options?: FindOptions): Promise<D[]>;
   count(filter: Filter): Promise<number>;
+  /** One page of the matching documents and how many match in all (both from the store). */
+  page(filter: Filter, options: FindOptions): Promise<{ docs: D[]; total: number }>;
   byIds(ids: string[]): Promise<D[]>;
   /** Replaces (or inserts) each document by `_id`. */
   write(docs: D[]): Promise<void>;
@@ -42,6 +44,9 @@ export interface ViewStore {
 }
 
 const META = "view_meta";
+
+/** Documents per bulk write (see MongoViewCollection.write). */
+const WRITE_CHUNK = 20;
 
 function sortObject(sort: SortSpec | undefined): Record<string, 1 | -1> | undefined {
   if (!sort || sort.length === 0) return undefined;
@@ -73,11 +78,19 @@ class MongoViewCollection<D extends Doc> implements ViewCollection<D> {
   }
 
   async write(docs: D[]): Promise<void> {
-    if (docs.length === 0) return;
-    await this.collection.bulkWrite(
-      docs.map((doc) => ({ replaceOne: { filter: { _id: doc._id } as never, replacement: doc, upsert: true } })),
-      { ordered: false },
-    );
+    // In chunks: FerretDB 1.x holds one PostgreSQL connection per statement of a bulk that matches a document
+    // until the whole bulk ends, so a bulk larger than its pool (50) hangs the server. MongoDB is served well too.
+    for (let i = 0; i < docs.length; i += WRITE_CHUNK) {
+      await this.collection.bulkWrite(
+        docs.slice(i, i + WRITE_CHUNK).map((doc) => ({ replaceOne: { filter: { _id: doc._id } as never, replacement: doc, upsert: true } })),
+        { ordered: false },
+      );
+    }
+  }
+
+  async page(filter: Filter, options: FindOptions): Promise<{ docs: D[]; total: number }> {
+    const [docs, total] = await Promise.all([this.find(filter, options), this.count(filter)]);
+    return { docs, total };
   }
 
   distinct(path: string, filter: Filter): Promise<unknown[]> {
@@ -103,7 +116,8 @@ export class MongoViewStore implements ViewStore {
 
   /** Connects to `url`; the database is the URL's path, or `database` when given. */
   static async connect(url: string, database?: string): Promise<MongoViewStore> {
-    const client = new MongoClient(url, { serverSelectionTimeoutMS: 10_000, retryWrites: false });
+    // A hung server must surface as an error (and a retried batch), not as a view that silently stops.
+    const client = new MongoClient(url, { serverSelectionTimeoutMS: 10_000, socketTimeoutMS: 120_000, retryWrites: false });
     await client.connect();
     const db = client.db(database ?? (new URL(url).pathname.replace(/^\//, "") || "taskpool"));
     await db.command({ ping: 1 });
@@ -152,28 +166,60 @@ function valuesAt(doc: unknown, path: string[]): unknown[] {
   return next === undefined ? [] : valuesAt(next, rest);
 }
 
+/** The ids a filter pins `_id` to (top level or in a top-level $and), or null when it does not. */
+function pinnedIds(filter: Filter): string[] | null {
+  const conditions = [filter, ...(((filter.$and as Filter[] | undefined) ?? []) as Filter[])];
+  for (const condition of conditions) {
+    const id = condition._id as unknown;
+    if (typeof id === "string") return [id];
+    if (id && typeof id === "object" && Array.isArray((id as { $in?: unknown[] }).$in)) return (id as { $in: unknown[] }).$in.map(String);
+  }
+  return null;
+}
+
 class MemoryViewCollection<D extends Doc> implements ViewCollection<D> {
   readonly docs = new Map<string, D>();
 
-  private matching(filter: Filter): D[] {
-    const all = [...this.docs.values()];
-    if (Object.keys(filter).length === 0) return all;
-    return new Query(filter).find<D>(all).all();
+  /** The documents a filter can match: by id when it pins the id, else all of them. */
+  private candidates(filter: Filter): D[] {
+    const ids = pinnedIds(filter);
+    if (!ids) return [...this.docs.values()];
+    return ids.map((id) => this.docs.get(id)).filter((d): d is D => d !== undefined);
   }
 
-  async find(filter: Filter, options: FindOptions = {}): Promise<D[]> {
-    let cursor = new Query(filter).find<D>([...this.docs.values()]);
-    const sort = sortObject(options.sort);
-    if (sort) cursor = cursor.sort(sort);
-    if (options.skip) cursor = cursor.skip(options.skip);
-    if (options.limit) cursor = cursor.limit(options.limit);
-    const found = cursor.all();
+  private matching(filter: Filter): D[] {
+    const candidates = this.candidates(filter);
+    if (Object.keys(filter).length === 0) return candidates;
+    return new Query(filter).find<D>(candidates).all();
+  }
+
+  private present(found: D[], options: FindOptions): D[] {
     return found.map((doc) => {
       if (!options.fields) return structuredClone(doc);
       const picked: Record<string, unknown> = { _id: doc._id };
       for (const field of options.fields) if (field in doc) picked[field] = structuredClone(doc[field]);
       return picked as D;
     });
+  }
+
+  async page(filter: Filter, options: FindOptions): Promise<{ docs: D[]; total: number }> {
+    // One pass of the filter for both the page and the total.
+    const matching = this.matching(filter);
+    let cursor = new Query({}).find<D>(matching);
+    const sort = sortObject(options.sort);
+    if (sort) cursor = cursor.sort(sort);
+    if (options.skip) cursor = cursor.skip(options.skip);
+    if (options.limit) cursor = cursor.limit(options.limit);
+    return { docs: this.present(cursor.all(), options), total: matching.length };
+  }
+
+  async find(filter: Filter, options: FindOptions = {}): Promise<D[]> {
+    let cursor = new Query(filter).find<D>(this.candidates(filter));
+    const sort = sortObject(options.sort);
+    if (sort) cursor = cursor.sort(sort);
+    if (options.skip) cursor = cursor.skip(options.skip);
+    if (options.limit) cursor = cursor.limit(options.limit);
+    return this.present(cursor.all(), options);
   }
 
   async count(filter: Filter): Promise<number> {

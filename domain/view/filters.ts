@@ -239,9 +239,19 @@ export function parseSort(sort: string[] | undefined, target: "task" | "dataEntr
   return spec;
 }
 
+/**
+ * All of the conditions. Written as one flat document where no two conditions name the same key (MongoDB means
+ * the same; FerretDB 1.x pushes only flat filters down to PostgreSQL), with $and only for those that would clash.
+ */
 export function and(conditions: MongoFilter[]): MongoFilter {
   const parts = conditions.filter((c) => Object.keys(c).length > 0);
-  if (parts.length === 0) return {};
-  if (parts.length === 1) return parts[0]!;
-  return { $and: parts };
+  const flat: MongoFilter = {};
+  const rest: MongoFilter[] = [];
+  for (const part of parts) {
+    if (Object.keys(part).some((key) => key in flat)) rest.push(part);
+    else Object.assign(flat, part);
+  }
+  if (rest.length === 0) return flat;
+  const nested = (flat.$and as MongoFilter[] | undefined) ?? [];
+  return { ...flat, $and: [...nested, ...rest] };
 }

@@ -276,6 +276,25 @@ describe("both stores", () => {
   });
 });
 
+describe("MongoDB view store", () => {
+  it("rewrites many existing documents in one call without exhausting FerretDB's connection pool", async () => {
+    // FerretDB 1.x holds a PostgreSQL connection per matching statement of a bulk until the bulk ends; one bulk
+    // of 100 replacements once hung the whole server (pool of 50). The store writes in chunks.
+    const store = await MongoViewStore.connect(testMongoUrl(), database);
+    try {
+      const collection = store.collection("bulk_probe");
+      const docs = Array.from({ length: 120 }, (_, i) => ({ _id: `d${i}`, n: i, deleted: false }));
+      await collection.write(docs);
+      await collection.write(docs.map((d) => ({ ...d, n: d.n + 1 })));
+      expect(await collection.count({ n: { $gte: 1 } })).toBe(120);
+      const { docs: page, total } = await collection.page({ deleted: false }, { sort: [["n", -1]], limit: 3 });
+      expect([page.map((d) => d.n), total]).toEqual([[120, 119, 118], 120]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe.each(VIEWS)("consistency on %s", (view) => {
   it("waits for minPosition, bounded, and reports its applied position", async () => {
     const { globalPosition } = await call(broker, "task.create", {

@@ -1,0 +1,344 @@
+// API load benchmark (npm run bench:api): HTTP load with autocannon against the REST gateway, in one run:
+//   - GET /api/tasks as the example user kermit (X-Current-User-ID), who sees a few thousand tasks: the default
+//     page (50, -createTime) and a page with two filters and a sort;
+//   - GET /api/health on the same gateway (no view, no authentication: the gateway's own floor);
+//   - GET /hello on a bare moleculer-web gateway in the same broker (one alias to an action returning a constant
+//     JSON, its own port): what moleculer-web and Moleculer cost without Taskpool.
+// The platform runs in this process: the production broker configuration (moleculer.config.ts, without
+// transporter) with the eventstore (a fresh schema on the local PostgreSQL), the view and the api services.
+// The tasks — each correlated with one data entry, as in Polyflow's examples — are appended as events straight
+// into the event store (append_to_streams, see bench/view.bench.ts) and projected by the view before the load.
+// autocannon runs as a child process, so that it does not share the server's event loop.
+//
+// Environment: BENCH_API_TASKS (default 20000), BENCH_API_STORE (embedded | mongo; default embedded),
+// BENCH_SECONDS (per target, default 10), BENCH_WARMUP_SECONDS (default 2), BENCH_CONNECTIONS (default 10),
+// BENCH_DATABASE_URL / BENCH_MONGO_URL (default: TEST_* or `scripts/services.sh env`).
+import { execFile } from "node:child_process";
+import { createRequire } from "node:module";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { ServiceBroker, type ServiceSchema } from "moleculer";
+import ApiGateway from "moleculer-web";
+import { MongoClient } from "mongodb";
+import { brokerConfig } from "../moleculer.config.ts";
+import { readEnvironment } from "../lib/env.ts";
+import { Directory } from "../lib/directory.ts";
+import EventStoreService from "../services/eventstore.service.ts";
+import ViewService from "../services/view.service.ts";
+import { dataEntryDecider, dataEntryStreamId } from "../domain/data-entry.ts";
+import type { CreateTask } from "../domain/task.ts";
+import type { AppendRequest } from "../stores/event-store.ts";
+import { random } from "../test/fixtures/command-mix.ts";
+import { appendAll, benchTask, mongoDescription, mongoUrl, newEvent, population, ratio, taskAppend, waitForView, type Population } from "./view.bench.ts";
+import { Cleanup, databaseUrl, dropSchema, envNumber, environmentLines, formatMs, formatRate, formatTable, percentile, postgresDescription, runId } from "./lib.ts";
+
+const repoRoot = fileURLToPath(new URL("..", import.meta.url));
+process.chdir(repoRoot);
+
+const tasks = Math.floor(envNumber("BENCH_API_TASKS", 20_000));
+const seconds = envNumber("BENCH_SECONDS", 10);
+const warmupSeconds = envNumber("BENCH_WARMUP_SECONDS", 2);
+const connections = Math.floor(envNumber("BENCH_CONNECTIONS", 10));
+const storeKind = (process.env.BENCH_API_STORE ?? "embedded").trim();
+if (storeKind !== "embedded" && storeKind !== "mongo") throw new Error(`BENCH_API_STORE must be embedded or mongo, got "${storeKind}"`);
+const USER = "kermit";
+const ENTRY_TYPE = "io.taskpool.bench.PurchaseRequest";
+
+// The gateway reads RATE_LIMIT when its module loads: 1200 requests per minute and user by default, which a load
+// test of one user exceeds within a second (every further answer would be 429). The limiter stays on, with a
+// limit the run cannot reach.
+const rateLimitNote = process.env.RATE_LIMIT ? `RATE_LIMIT=${process.env.RATE_LIMIT} (from the environment)` : "RATE_LIMIT=1000000000 (default 1200/min would answer 429)";
+process.env.RATE_LIMIT ??= "1000000000";
+const { default: ApiService } = await import("../services/api.service.ts");
+
+// ---------------------------------------------------------------------------------------------------------------
+// Seed: the example directory's users among 200 more, their groups among 10 more; one data entry per task
+
+function seedPopulation(next: () => number): Population {
+  const directory = Directory.load();
+  const others = population(200, 10, next);
+  const groups = [...new Set([...directory.users.flatMap((u) => u.groups), ...others.groups])];
+  const users = [...directory.users.map((u) => ({ username: u.username, groups: u.groups })), ...others.users];
+  return { users, usernames: users.map((u) => u.username), groups };
+}
+
+/** The DataEntryCreated a task correlates with: same application, authorized to the task's candidate groups. */
+function dataEntryAppend(task: CreateTask, entryId: string): AppendRequest {
+  const decider = dataEntryDecider({ deletionStrategy: "lax" });
+  const events = decider.decide(
+    {
+      type: "CreateOrUpdateDataEntry",
+      entryType: ENTRY_TYPE,
+      entryId,
+      typeName: "Purchase Request",
+      applicationName: task.sourceReference.applicationName,
+      name: `Purchase request ${entryId}`,
+      description: task.description ?? null,
+      state: { processingType: "IN_PROGRESS", state: "Submitted" },
+      payload: task.payload ?? {},
+      correlations: {},
+      formKey: null,
+      authorizationChanges: (task.candidateGroups ?? []).map((name) => ({ kind: "AddGroup" as const, name })),
+      modification: { time: task.createTime ?? new Date().toISOString(), username: task.assignee ?? null, log: "Submitted" },
+    },
+    decider.initialState,
+  );
+  return {
+    streamId: dataEntryStreamId(ENTRY_TYPE, entryId),
+    expectedVersion: 0,
+    commandId: null,
+    events: events.map((e) => newEvent(e.type, e.data as object, "CreateOrUpdateDataEntry")),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// autocannon in a child process
+
+interface CannonResult {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  total: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  bytesPerRequest: number;
+}
+
+const require = createRequire(import.meta.url);
+const autocannonBin = require.resolve("autocannon/autocannon.js");
+
+function autocannon(url: string, headers: Record<string, string>, duration: number): Promise<CannonResult> {
+  const args = [autocannonBin, "--json", "-c", String(connections), "-d", String(duration)];
+  for (const [name, value] of Object.entries(headers)) args.push("-H", `${name}=${value}`);
+  args.push(url);
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`autocannon failed: ${err.message}\n${stderr}`));
+      try {
+        const r = JSON.parse(stdout);
+        const total = r.latency.totalCount as number;
+        resolve({
+          requestsPerSecond: r.requests.average,
+          p50Ms: r.latency.p50,
+          p99Ms: r.latency.p99,
+          total,
+          non2xx: r.non2xx,
+          errors: r.errors,
+          timeouts: r.timeouts,
+          bytesPerRequest: total > 0 ? r.throughput.total / total : 0,
+        });
+      } catch (parseError) {
+        reject(new Error(`autocannon printed no JSON (${(parseError as Error).message}):\n${stdout.slice(0, 500)}\n${stderr.slice(0, 500)}`));
+      }
+    });
+  });
+}
+
+/** `n` sequential calls after 3 unmeasured ones. */
+async function sequentialCalls(n: number, op: () => Promise<unknown>): Promise<{ n: number; p50Ms: number; p99Ms: number; perSecond: number }> {
+  for (let i = 0; i < 3; i++) await op();
+  const latencies: number[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const s = performance.now();
+    await op();
+    latencies.push(performance.now() - s);
+  }
+  const elapsed = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { n, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99), perSecond: n / elapsed };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const startedAt = performance.now();
+  const url = databaseUrl();
+  const mongo = storeKind === "mongo" ? mongoUrl() : null;
+  const id = runId();
+  const schema = `bench_api_${id}`;
+  const mongoDatabase = `bench_api_${id}`;
+  const cleanup = new Cleanup();
+
+  // ---- seed ----
+  const next = random(4242);
+  const pop = seedPopulation(next);
+  cleanup.add(`drop schema ${schema}`, () => dropSchema(url, schema));
+  let pendingTask: CreateTask | null = null;
+  const seedStart = performance.now();
+  // Even appends: a task's data entry; odd appends: the task itself (correlated with it).
+  const appends = await (async () => {
+    const setup = new ServiceBroker({ namespace: `bench-${id}-setup`, nodeID: `bench-${id}-setup`, logger: false, skipProcessEventRegistration: true });
+    setup.createService({ ...EventStoreService, settings: { databaseUrl: url, schema } });
+    await setup.start();
+    await setup.stop();
+    return appendAll(url, schema, tasks * 2, (i) => {
+      const index = Math.floor(i / 2);
+      if (i % 2 === 0) {
+        pendingTask = benchTask(index, next, pop, { [ENTRY_TYPE]: `pr-${index}` });
+        return dataEntryAppend(pendingTask, `pr-${index}`);
+      }
+      return taskAppend(pendingTask!);
+    });
+  })();
+  const seedSeconds = (performance.now() - seedStart) / 1000;
+  console.error(`Seeded ${appends.toLocaleString("en-US")} events (${tasks.toLocaleString("en-US")} tasks + data entries) in ${seedSeconds.toFixed(1)} s`);
+
+  // ---- platform ----
+  const config = brokerConfig(readEnvironment({ ...process.env, LOG_LEVEL: "warn" }));
+  const broker = new ServiceBroker({ ...config, namespace: `bench-${id}`, nodeID: `bench-api-${id}`, transporter: undefined, logger: { type: "Console", options: { level: "warn" } } });
+  broker.createService({ ...EventStoreService, settings: { databaseUrl: url, schema } });
+  broker.createService({ ...ViewService, settings: mongo ? { mongoUrl: mongo, database: mongoDatabase } : { mongoUrl: null } });
+  const api = broker.createService({ ...ApiService, settings: { ...ApiService.settings, port: 0, ip: "127.0.0.1" } } as ServiceSchema);
+  const bare = broker.createService({
+    name: "bare",
+    mixins: [ApiGateway],
+    settings: { port: 0, ip: "127.0.0.1", routes: [{ path: "/", mappingPolicy: "restrict", aliases: { "GET /hello": "bare.hello" } }] },
+    actions: {
+      hello: {
+        handler() {
+          return { hello: "world", status: "UP" };
+        },
+      },
+    },
+  } as ServiceSchema);
+  let stopped = false;
+  cleanup.add("stop the broker", async () => {
+    if (!stopped) {
+      stopped = true;
+      await broker.stop();
+    }
+  });
+  if (mongo) {
+    cleanup.add(`drop MongoDB database ${mongoDatabase}`, async () => {
+      const client = new MongoClient(mongo);
+      try {
+        await client.connect();
+        await client.db(mongoDatabase).dropDatabase();
+      } finally {
+        await client.close();
+      }
+    });
+  }
+
+  try {
+    await broker.start();
+    const p0 = performance.now();
+    await waitForView(broker, "projection");
+    const projectionSeconds = (performance.now() - p0) / 1000;
+    console.error(`View caught up (${appends.toLocaleString("en-US")} events) in ${projectionSeconds.toFixed(1)} s`);
+
+    const port = (api as any).server.address().port as number;
+    const barePort = (bare as any).server.address().port as number;
+    const base = `http://127.0.0.1:${port}`;
+    const filtered = `/api/tasks?filters=${encodeURIComponent("amount>500")}&filters=${encodeURIComponent("task.priority<80")}&sort=${encodeURIComponent("-task.dueDate")}`;
+    const targets: { label: string; url: string; headers: Record<string, string> }[] = [
+      { label: "GET /api/tasks (kermit, page of 50, default sort)", url: `${base}/api/tasks`, headers: { "X-Current-User-ID": USER } },
+      { label: "GET /api/tasks?filters=amount>500&filters=task.priority<80&sort=-task.dueDate", url: `${base}${filtered}`, headers: { "X-Current-User-ID": USER } },
+      { label: "GET /api/health (same gateway)", url: `${base}/api/health`, headers: {} },
+      { label: "GET /hello (bare moleculer-web route, constant JSON)", url: `http://127.0.0.1:${barePort}/hello`, headers: {} },
+    ];
+
+    // What the user sees: total visible, page size, body size, one data entry per task.
+    const probes: string[] = [];
+    for (const target of targets) {
+      const response = await fetch(target.url, { headers: target.headers });
+      const body = await response.text();
+      if (response.status !== 200) throw new Error(`${target.label}: HTTP ${response.status}: ${body.slice(0, 300)}`);
+      const count = response.headers.get("x-elementcount");
+      const parsed = JSON.parse(body);
+      const detail = Array.isArray(parsed) ? `, ${parsed.length} elements, ${parsed.filter((e: { dataEntries?: unknown[] }) => (e.dataEntries ?? []).length > 0).length} with a data entry` : "";
+      probes.push(`${target.label.split(" (")[0]!.slice(0, 60)}: 200${count !== null ? `, X-ElementCount ${count}` : ""}${detail}, ${body.length.toLocaleString("en-US")} B`);
+    }
+
+    const header = [
+      "API load benchmark: autocannon against the REST gateway and a bare moleculer-web route, same broker",
+      ...environmentLines({
+        "event store": await postgresDescription(url),
+        "view store": mongo ? await (async () => {
+          const client = new MongoClient(mongo);
+          try {
+            await client.connect();
+            return await mongoDescription(client, mongo);
+          } finally {
+            await client.close();
+          }
+        })() : "embedded (mingo in memory; the default of `npm start`)",
+        data: `${tasks.toLocaleString("en-US")} tasks + ${tasks.toLocaleString("en-US")} correlated data entries (${appends.toLocaleString("en-US")} events); users of config/users.json + 200, groups + 10`,
+        user: `${USER} (X-Current-User-ID), groups ${JSON.stringify(Directory.load().find(USER)?.groups ?? [])}`,
+        load: `autocannon (child process), ${connections} connections, ${seconds} s per target after ${warmupSeconds} s warm-up; ${rateLimitNote}`,
+        broker: "moleculer.config.ts (metrics, validator, circuit breaker, tracking), no transporter; eventstore + view + api + bare gateway",
+      }),
+      ...probes.map((p) => `  probe         ${p}`),
+    ].join("\n");
+    console.error(header);
+
+    const results: { label: string; r: CannonResult }[] = [];
+    for (const target of targets) {
+      await autocannon(target.url, target.headers, warmupSeconds);
+      const r = await autocannon(target.url, target.headers, seconds);
+      results.push({ label: target.label, r });
+      console.error(`  ${target.label}: ${formatRate(r.requestsPerSecond)} req/s, p50 ${formatMs(r.p50Ms)} ms, p99 ${formatMs(r.p99Ms)} ms, non-2xx ${r.non2xx}, errors ${r.errors}`);
+    }
+    // Where the time of GET /api/tasks goes: the view actions it calls, in-process and sequential, no HTTP.
+    const user = { username: USER, groups: Directory.load().find(USER)?.groups ?? [] };
+    const inProcess: { label: string; t: { n: number; p50Ms: number; p99Ms: number; perSecond: number } }[] = [];
+    for (const [label, action] of [
+      ["view.tasksWithDataEntriesForUser (what GET /api/tasks calls)", "view.tasksWithDataEntriesForUser"],
+      ["view.tasksForUser (same page, no data-entry join)", "view.tasksForUser"],
+    ] as const) {
+      const t = await sequentialCalls(30, () => broker.call(action, { user, page: 0, size: 50 }));
+      inProcess.push({ label, t });
+      console.error(`  ${label}: p50 ${formatMs(t.p50Ms)} ms, p99 ${formatMs(t.p99Ms)} ms`);
+    }
+    const bareResult = results[results.length - 1]!.r;
+    const table = formatTable(
+      [
+        { header: "target" },
+        { header: "requests", align: "right" },
+        { header: "req/s", align: "right" },
+        { header: "p50 ms", align: "right" },
+        { header: "p99 ms", align: "right" },
+        { header: "non-2xx", align: "right" },
+        { header: "errors", align: "right" },
+        { header: "B/resp", align: "right" },
+        { header: "÷ bare route", align: "right" },
+      ],
+      results.map(({ label, r }) => [
+        label,
+        r.total.toLocaleString("en-US"),
+        formatRate(r.requestsPerSecond),
+        r.p50Ms < 1 ? "<1" : String(Math.round(r.p50Ms)),
+        r.p99Ms < 1 ? "<1" : String(Math.round(r.p99Ms)),
+        String(r.non2xx),
+        String(r.errors + r.timeouts),
+        formatRate(r.bytesPerRequest),
+        ratio(r.requestsPerSecond, bareResult.requestsPerSecond),
+      ]),
+    );
+    const took = (performance.now() - startedAt) / 1000;
+    console.log(`\n${header}\n`);
+    console.log(`Seed ${seedSeconds.toFixed(1)} s; view projection of ${appends.toLocaleString("en-US")} events ${projectionSeconds.toFixed(1)} s (${formatRate(appends / projectionSeconds)} events/s)\n`);
+    console.log(table);
+    console.log(
+      "\nreq/s: autocannon's mean per second; p50/p99: autocannon's latency histogram in whole milliseconds (<1: below one);\n" +
+        "p99 of fewer than 100 requests is their maximum. ÷ bare route: req/s ratio.",
+    );
+    console.log(`\nThe view actions behind GET /api/tasks (kermit, page 0 of 50), called in-process one after another, no HTTP:`);
+    console.log(
+      formatTable(
+        [{ header: "call" }, { header: "calls", align: "right" }, { header: "p50 ms", align: "right" }, { header: "p99 ms", align: "right" }, { header: "calls/s", align: "right" }],
+        inProcess.map(({ label, t }) => [label, String(t.n), formatMs(t.p50Ms), formatMs(t.p99Ms), t.perSecond.toFixed(1)]),
+      ),
+    );
+    console.log(`\nMeasured in ${took.toFixed(0)} s.`);
+  } catch (err) {
+    console.error(err);
+    process.exitCode = 1;
+  } finally {
+    await cleanup.run();
+  }
+}
+
+await main();
