@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
 import pg from "pg";
+import { spawn } from "node:child_process";
 import EventStoreService from "../../services/eventstore.service.ts";
 import { Upcasters } from "../../lib/upcasting.ts";
 import { compareTokens } from "../../lib/tokens.ts";
@@ -235,6 +236,69 @@ describe.each<StoreKind>(["pglite", "postgres"])("event store on %s", (kind) => 
     const { token } = await call(broker, "eventstore.tokenOf", { globalPosition: appended.globalPosition });
     expect(token).toMatch(new RegExp(`^\\d+:${appended.globalPosition}$`));
     expect((await call(broker, "eventstore.tokenOf", { globalPosition: 10_000_000 })).token).toBeNull();
+  });
+});
+
+describe("event store after a crash (PostgreSQL)", () => {
+  const schema = unique("crash");
+  let pool: pg.Pool;
+  beforeAll(async () => {
+    pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 2, options: `-c search_path=${schema}` });
+  });
+  afterAll(async () => {
+    await pool?.end();
+    await dropSchema(schema);
+  });
+
+  it("leaves no half-written append when the appending process is killed", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/append-forever.ts"], {
+      env: { ...process.env, APPEND_DATABASE_URL: testDatabaseUrl(), APPEND_SCHEMA: schema },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise<void>((resolve) => child.stdout!.on("data", (chunk) => String(chunk).includes("appending") && resolve()));
+    await new Promise((resolve) => setTimeout(resolve, 1500 + Math.random() * 1000));
+    child.kill("SIGKILL");
+    await new Promise((resolve) => child.on("exit", resolve));
+    // Every stream holds exactly its version's events, numbered 1..version, and every append has all five.
+    const { rows } = await pool.query(`
+      SELECT s.stream_id, s.stream_version, count(e.*) AS events, min(e.stream_version) AS first, max(e.stream_version) AS last
+        FROM streams s LEFT JOIN events e USING (stream_id) GROUP BY s.stream_id, s.stream_version`);
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) {
+      expect(Number(row.events)).toBe(Number(row.stream_version));
+      expect([Number(row.first), Number(row.last)]).toEqual([1, Number(row.stream_version)]);
+      expect(Number(row.stream_version) % 5).toBe(0);
+    }
+    const orphans = await pool.query(`SELECT count(*) AS n FROM events e WHERE NOT EXISTS (SELECT 1 FROM streams s WHERE s.stream_id = e.stream_id)`);
+    expect(Number(orphans.rows[0].n)).toBe(0);
+  });
+
+  it("rolls an append back entirely when it fails half-way", async () => {
+    const broker = await startBroker([{ ...EventStoreService, settings: { databaseUrl: testDatabaseUrl(), schema } }]);
+    try {
+      // A trigger that fails the third event of one append: the two before it must not stay.
+      await pool.query(`
+        CREATE FUNCTION fail_third() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.data->>'fail' = 'yes' THEN RAISE EXCEPTION 'disk on fire'; END IF;
+          RETURN NEW;
+        END $$`);
+      await pool.query(`CREATE TRIGGER fail_third BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION fail_third()`);
+      const failed = await errorOf(
+        call(broker, "eventstore.append", { streamId: "half-1", expectedVersion: 0, events: [{ type: "A", data: {} }, { type: "B", data: {} }, { type: "C", data: { fail: "yes" } }] }),
+      );
+      expect(String(failed.message)).toMatch(/disk on fire/);
+      expect(await call(broker, "eventstore.readStream", { streamId: "half-1", allowEmpty: true })).toMatchObject({ streamVersion: 0, events: [] });
+      // Appends grouped with it in one transaction are not taken down with it.
+      const results = await Promise.allSettled([
+        call(broker, "eventstore.append", { streamId: "half-2", events: [{ type: "A", data: { fail: "yes" } }] }),
+        call(broker, "eventstore.append", { streamId: "half-3", events: [{ type: "A", data: {} }] }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(["rejected", "fulfilled"]);
+    } finally {
+      await pool.query(`DROP TRIGGER IF EXISTS fail_third ON events`);
+      await broker.stop();
+    }
   });
 });
 
