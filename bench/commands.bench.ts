@@ -15,6 +15,7 @@ import { connect } from "nats";
 import { spawnNode } from "../test/helpers.ts";
 import {
   Cleanup,
+  comparisonTable,
   concurrencyLevels,
   createDatabase,
   createTaskParams,
@@ -23,10 +24,6 @@ import {
   envNumber,
   environmentLines,
   eventBytes,
-  formatMs,
-  formatRate,
-  formatRatio,
-  formatTable,
   natsUrl,
   postgresDescription,
   progress,
@@ -72,36 +69,15 @@ async function natsServerVersion(): Promise<string> {
 }
 
 function table(): string {
-  const rows: (string[] | null)[] = [];
-  for (const concurrency of levels) {
-    if (rows.length > 0) rows.push(null);
-    const task = results.get(key("task", concurrency));
-    for (const call of ["task", "append", "echo"] as Call[]) {
-      const r = results.get(key(call, concurrency));
-      if (!r) continue;
-      rows.push([
-        String(concurrency),
-        CALL_LABELS[call],
-        formatRate(r.perSecond),
-        formatMs(r.p50Ms),
-        formatMs(r.p99Ms),
-        String(r.errors),
-        call === "task" ? "" : formatRatio(task?.perSecond ?? NaN, r.perSecond),
-      ]);
-    }
-  }
-  return formatTable(
-    [
-      { header: "conc", align: "right" },
-      { header: "call (client → NATS → platform)" },
-      { header: "calls/s", align: "right" },
-      { header: "p50 ms", align: "right" },
-      { header: "p99 ms", align: "right" },
-      { header: "errors", align: "right" },
-      { header: "task.create ÷ row", align: "right" },
-    ],
-    rows,
-  );
+  return comparisonTable({
+    levels,
+    subjects: ["task", "append", "echo"] as Call[],
+    labels: CALL_LABELS,
+    result: (call, concurrency) => results.get(key(call, concurrency)),
+    subjectHeader: "call (client → NATS → platform)",
+    rateHeader: "calls/s",
+    ratioHeader: "task.create ÷ row",
+  });
 }
 
 async function main(): Promise<void> {

@@ -19,6 +19,7 @@ import EventStoreService from "../services/eventstore.service.ts";
 import { START_TOKEN } from "../lib/tokens.ts";
 import {
   Cleanup,
+  comparisonTable,
   concurrencyLevels,
   createDatabase,
   createSchema,
@@ -278,36 +279,15 @@ async function benchEmmett(): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------------
 
 function appendTable(): string {
-  const rows: (string[] | null)[] = [];
-  for (const concurrency of levels) {
-    if (rows.length > 0) rows.push(null);
-    const taskpool = appends.get(key("taskpool", concurrency));
-    for (const system of ["taskpool", "raw", "emmett"] as System[]) {
-      const r = appends.get(key(system, concurrency));
-      if (!r) continue;
-      rows.push([
-        String(concurrency),
-        SYSTEM_LABELS[system],
-        formatRate(r.perSecond),
-        formatMs(r.p50Ms),
-        formatMs(r.p99Ms),
-        String(r.errors),
-        system === "taskpool" ? "" : formatRatio(taskpool?.perSecond ?? NaN, r.perSecond),
-      ]);
-    }
-  }
-  return formatTable(
-    [
-      { header: "conc", align: "right" },
-      { header: "system" },
-      { header: "appends/s", align: "right" },
-      { header: "p50 ms", align: "right" },
-      { header: "p99 ms", align: "right" },
-      { header: "errors", align: "right" },
-      { header: "Taskpool ÷ row", align: "right" },
-    ],
-    rows,
-  );
+  return comparisonTable({
+    levels,
+    subjects: ["taskpool", "raw", "emmett"] as System[],
+    labels: SYSTEM_LABELS,
+    result: (system, concurrency) => appends.get(key(system, concurrency)),
+    subjectHeader: "system",
+    rateHeader: "appends/s",
+    ratioHeader: "Taskpool ÷ row",
+  });
 }
 
 function readTable(reads: { taskpool: ReadResult; raw: ReadResult }): string {

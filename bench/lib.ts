@@ -199,6 +199,52 @@ export function formatTable(columns: Column[], rows: (string[] | null)[]): strin
   return [line(columns.map((c) => c.header)), rule, ...rows.map((row) => (row ? line(row) : rule))].join("\n");
 }
 
+/**
+ * Load results per concurrency level: one row per subject, the first subject being the one compared (Taskpool's),
+ * and the last column its rate divided by each other row's.
+ */
+export function comparisonTable<S extends string>(options: {
+  levels: number[];
+  subjects: S[];
+  labels: Record<S, string>;
+  result: (subject: S, concurrency: number) => LoadResult | undefined;
+  subjectHeader: string;
+  rateHeader: string;
+  ratioHeader: string;
+}): string {
+  const [compared] = options.subjects;
+  const rows: (string[] | null)[] = [];
+  for (const concurrency of options.levels) {
+    if (rows.length > 0) rows.push(null);
+    const reference = options.result(compared!, concurrency);
+    for (const subject of options.subjects) {
+      const r = options.result(subject, concurrency);
+      if (!r) continue;
+      rows.push([
+        String(concurrency),
+        options.labels[subject],
+        formatRate(r.perSecond),
+        formatMs(r.p50Ms),
+        formatMs(r.p99Ms),
+        String(r.errors),
+        subject === compared ? "" : formatRatio(reference?.perSecond ?? NaN, r.perSecond),
+      ]);
+    }
+  }
+  return formatTable(
+    [
+      { header: "conc", align: "right" },
+      { header: options.subjectHeader },
+      { header: options.rateHeader, align: "right" },
+      { header: "p50 ms", align: "right" },
+      { header: "p99 ms", align: "right" },
+      { header: "errors", align: "right" },
+      { header: options.ratioHeader, align: "right" },
+    ],
+    rows,
+  );
+}
+
 /** The header lines every benchmark prints: where it ran. */
 export function environmentLines(extra: Record<string, string>): string[] {
   const cpu = cpus();
