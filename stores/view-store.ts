@@ -166,25 +166,48 @@ function valuesAt(doc: unknown, path: string[]): unknown[] {
   return next === undefined ? [] : valuesAt(next, rest);
 }
 
-/** The ids a filter pins `_id` to (top level or in a top-level $and), or null when it does not. */
-function pinnedIds(filter: Filter): string[] | null {
+/** The values a filter pins a field to (equality or $in, top level or in a top-level $and), or null. */
+function pinnedValues(filter: Filter, field: string): string[] | null {
   const conditions = [filter, ...(((filter.$and as Filter[] | undefined) ?? []) as Filter[])];
   for (const condition of conditions) {
-    const id = condition._id as unknown;
-    if (typeof id === "string") return [id];
-    if (id && typeof id === "object" && Array.isArray((id as { $in?: unknown[] }).$in)) return (id as { $in: unknown[] }).$in.map(String);
+    const value = condition[field] as unknown;
+    if (typeof value === "string") return [value];
+    if (value && typeof value === "object" && Array.isArray((value as { $in?: unknown[] }).$in)) return (value as { $in: unknown[] }).$in.map(String);
   }
   return null;
 }
 
+/** The array every view document has for authorization; the embedded store keeps an index of it, like MongoDB. */
+const INDEXED = "authorizedPrincipals";
+
 class MemoryViewCollection<D extends Doc> implements ViewCollection<D> {
   readonly docs = new Map<string, D>();
+  /** principal → ids of the documents that name it. */
+  private readonly byPrincipal = new Map<string, Set<string>>();
 
-  /** The documents a filter can match: by id when it pins the id, else all of them. */
+  /**
+   * The documents a filter can match: by id when it pins the id, by the principal index when it pins principals,
+   * else all of them. The filter itself still decides; this only narrows what it is run over.
+   */
   private candidates(filter: Filter): D[] {
-    const ids = pinnedIds(filter);
-    if (!ids) return [...this.docs.values()];
-    return ids.map((id) => this.docs.get(id)).filter((d): d is D => d !== undefined);
+    const ids = pinnedValues(filter, "_id");
+    if (ids) return ids.map((id) => this.docs.get(id)).filter((d): d is D => d !== undefined);
+    const principals = pinnedValues(filter, INDEXED);
+    if (principals) {
+      const found = new Set<string>();
+      for (const principal of principals) for (const id of this.byPrincipal.get(principal) ?? []) found.add(id);
+      return [...found].map((id) => this.docs.get(id)!);
+    }
+    return [...this.docs.values()];
+  }
+
+  private index(id: string, before: D | undefined, after: D): void {
+    for (const principal of (before?.[INDEXED] as string[] | undefined) ?? []) this.byPrincipal.get(principal)?.delete(id);
+    for (const principal of (after[INDEXED] as string[] | undefined) ?? []) {
+      let ids = this.byPrincipal.get(principal);
+      if (!ids) this.byPrincipal.set(principal, (ids = new Set()));
+      ids.add(id);
+    }
   }
 
   private matching(filter: Filter): D[] {
@@ -231,7 +254,11 @@ class MemoryViewCollection<D extends Doc> implements ViewCollection<D> {
   }
 
   async write(docs: D[]): Promise<void> {
-    for (const doc of docs) this.docs.set(doc._id, structuredClone(doc));
+    for (const doc of docs) {
+      const copy = structuredClone(doc);
+      this.index(doc._id, this.docs.get(doc._id), copy);
+      this.docs.set(doc._id, copy);
+    }
   }
 
   async distinct(path: string, filter: Filter): Promise<unknown[]> {
