@@ -206,6 +206,19 @@ function deletedConflict(command: DataEntryCommand): DomainError {
   });
 }
 
+/**
+ * Whether a delete or anonymize has an entry to act on: never created is NOT_FOUND; already deleted is nothing to
+ * do under lax deletion and a CONFLICT under strict deletion.
+ */
+function isLive(command: DeleteDataEntry | AnonymizeDataEntry, state: DataEntryState, strategy: DeletionStrategy): boolean {
+  if (state.status === "initial") throw notFound(command);
+  if (state.status === "deleted") {
+    if (strategy === "strict") throw deletedConflict(command);
+    return false;
+  }
+  return true;
+}
+
 function decider(strategy: DeletionStrategy): (command: DataEntryCommand, state: DataEntryState) => DataEntryEvent[] {
   return (command, state) => {
     switch (command.type) {
@@ -214,11 +227,7 @@ function decider(strategy: DeletionStrategy): (command: DataEntryCommand, state:
         // Under lax deletion a deleted entry comes back as a new one: consumers that dropped it see a fresh start.
         return [{ type: state.status === "active" ? "DataEntryUpdated" : "DataEntryCreated", data: changedData(command) }];
       case "DeleteDataEntry":
-        if (state.status === "initial") throw notFound(command);
-        if (state.status === "deleted") {
-          if (strategy === "strict") throw deletedConflict(command);
-          return [];
-        }
+        if (!isLive(command, state, strategy)) return [];
         return [
           {
             type: "DataEntryDeleted",
@@ -233,11 +242,7 @@ function decider(strategy: DeletionStrategy): (command: DataEntryCommand, state:
           },
         ];
       case "AnonymizeDataEntry":
-        if (state.status === "initial") throw notFound(command);
-        if (state.status === "deleted") {
-          if (strategy === "strict") throw deletedConflict(command);
-          return [];
-        }
+        if (!isLive(command, state, strategy)) return [];
         return [
           {
             type: "DataEntryAnonymized",
