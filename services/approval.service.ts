@@ -18,6 +18,7 @@ import { Errors, type Context, type ServiceSchema } from "moleculer";
 import { createReadStream } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { embeddedDatabaseDirectory } from "../stores/database.ts";
 import { fileURLToPath } from "node:url";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import serveStatic from "serve-static";
@@ -73,7 +74,7 @@ export interface ApprovalSettings {
   databaseUrl: string | null;
   /** PGlite directory of the requests; "memory" keeps them in memory (tests). */
   pgliteDir: string;
-  /** PostgreSQL schema of the application's tables (default public). */
+  /** PostgreSQL schema of the application's tables (default "approval"). */
   schema?: string;
   /** Settings of the embedded engine (its own PGlite directory by default). */
   embeddedEngine: Omit<EmbeddedEngineOptions, "logger">;
@@ -103,11 +104,11 @@ export function approvalSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): A
     engineUsername: username,
     enginePassword: username ? (env.ENGINE_PASSWORD ?? "") : null,
     databaseUrl: platform.databaseUrl,
-    pgliteDir: join(platform.dataDir, "approval"),
+    pgliteDir: embeddedDatabaseDirectory(platform.dataDir),
     embeddedEngine: {
       applicationName: APPLICATION_NAME,
       databaseUrl: platform.databaseUrl,
-      pgliteDir: join(platform.dataDir, `engine-${APPLICATION_NAME}`),
+      pgliteDir: embeddedDatabaseDirectory(platform.dataDir),
     },
     tasklistUrl: text(env.TASKLIST_URL) ?? `http://localhost:${platform.port}/`,
     approvalDueInMs: 3 * 24 * 3600_000,

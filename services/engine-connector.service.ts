@@ -22,7 +22,7 @@
 // Build it with `createEngineConnector({ settings, adapter })`; the default export reads the environment.
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { embeddedDatabaseDirectory } from "../stores/database.ts";
 import { TrackingProcessorMixin, type TrackingProcessorOptions } from "../mixins/tracking-processor.mixin.ts";
 import { fold } from "../domain/decider.ts";
 import { taskDecider, taskStreamId, type TaskEvent, type TaskSnapshot } from "../domain/task.ts";
@@ -85,7 +85,7 @@ export interface EngineConnectorSettings {
   databaseUrl: string | null;
   /** PGlite directory; "memory" keeps the state in memory (tests). */
   pgliteDir: string;
-  /** PostgreSQL schema of the state tables. */
+  /** PostgreSQL schema of the state tables (default "connector"; one schema serves every application). */
   schema?: string;
   enrichment: EnrichmentConfig;
   collectProcessDefinitions: boolean;
@@ -143,7 +143,7 @@ export function engineConnectorSettingsFromEnv(env: NodeJS.ProcessEnv = process.
   const applicationName = textFrom(env, "APPLICATION_NAME");
   const settings: Partial<EngineConnectorSettings> = {
     databaseUrl: platform.databaseUrl,
-    pgliteDir: join(platform.dataDir, `engine-connector-${applicationName ?? "unnamed"}`),
+    pgliteDir: embeddedDatabaseDirectory(platform.dataDir),
   };
   if (applicationName) settings.applicationName = applicationName;
   const url = textFrom(env, "ENGINE_URL");
@@ -1458,7 +1458,7 @@ function resolveSettings(options: EngineConnectorOptions): EngineConnectorSettin
   const fromEnv = engineConnectorSettingsFromEnv(options.env ?? process.env);
   const merged = { ...DEFAULTS, engineUrl: null, databaseUrl: null, pgliteDir: "memory", applicationName: "", ...fromEnv, ...options.settings };
   if (options.settings?.applicationName && !options.settings.pgliteDir && !options.settings.databaseUrl && fromEnv.pgliteDir) {
-    merged.pgliteDir = join(readEnvironment(options.env ?? process.env).dataDir, `engine-connector-${options.settings.applicationName}`);
+    merged.pgliteDir = embeddedDatabaseDirectory(readEnvironment(options.env ?? process.env).dataDir);
   }
   return merged as EngineConnectorSettings;
 }
