@@ -8,7 +8,7 @@ import { badEvent, conflict, ErrorTypes, notFound, unavailable } from "../lib/er
 import { findNonJson, isPlainObject, type JsonObject } from "../lib/json.ts";
 import { START_TOKEN, TOKEN_PATTERN } from "../lib/tokens.ts";
 import type { Upcasters } from "../lib/upcasting.ts";
-import { eventStoreMigrations } from "../migrations/event-store.ts";
+import { eventStoreMigrations, eventStoreMigrationsTable } from "../migrations/event-store.ts";
 import { embeddedDatabaseDirectory, openDatabase, type Database } from "../stores/database.ts";
 import { EventStore, type AppendOutcome, type AppendRequest, type ProcessorRow } from "../stores/event-store.ts";
 import { domainUpcasters } from "../domain/upcasters.ts";
@@ -393,7 +393,7 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
       pgliteDir: s.pgliteDir === "memory" ? null : s.pgliteDir!,
       schema: s.schema!,
       migrations: eventStoreMigrations,
-      migrationsTable: "eventstore_migrations",
+      migrationsTable: eventStoreMigrationsTable,
       poolMax: this.maxConcurrentBatches + 6,
     });
     this.store = new EventStore(this.database.knex, s.upcasters!);
