@@ -9,6 +9,7 @@ import { brokerConfig } from "./moleculer.config.ts";
 import { readEnvironment, type Environment } from "./lib/env.ts";
 import { loadServices } from "./services/index.ts";
 import { NodeLifecycle } from "./lib/lifecycle.ts";
+import { checkEmbeddedLayout } from "./stores/database.ts";
 
 /** How long a stop may take before the node exits anyway, naming what still holds it. */
 const STOP_DEADLINE_MS = 4500;
@@ -16,6 +17,7 @@ const STOP_DEADLINE_MS = 4500;
 let env: Environment;
 try {
   env = readEnvironment();
+  if (!env.databaseUrl) checkEmbeddedLayout(env.dataDir);
 } catch (err) {
   console.error(`Taskpool cannot start: ${(err as Error).message}`);
   process.exit(1);
@@ -23,7 +25,6 @@ try {
 
 const lifecycle = new NodeLifecycle();
 let broker: ServiceBroker | null = null;
-let starting: Promise<unknown> = Promise.resolve();
 
 function log(message: string): void {
   if (broker) broker.logger.info(message);
@@ -37,13 +38,14 @@ async function stop(signal: string): Promise<void> {
     process.exit(0);
   }, STOP_DEADLINE_MS).unref();
   // Services already starting finish (the others no longer start), then all of them stop.
-  await starting.catch(() => undefined);
+  await lifecycle.settled();
   try {
     await broker?.stop();
   } catch (err) {
     console.error(`Stop failed: ${(err as Error).message}`);
   }
-  process.exitCode = 0;
+  // Everything is closed; a timer a library left behind must not hold the process (nor an unfinished start).
+  process.exit(0);
 }
 
 function onSignal(signal: string): void {
@@ -54,8 +56,16 @@ function onSignal(signal: string): void {
   lifecycle.stopping = true;
   void stop(signal);
 }
-process.on("SIGINT", () => onSignal("SIGINT"));
-process.on("SIGTERM", () => onSignal("SIGTERM"));
+// lib/early-signals.mjs holds the handlers from the first moment (and any signal that came while loading);
+// without it (plain `node --import tsx server.ts`), the handlers are installed here.
+const signals = (globalThis as { taskpoolSignals?: { pending: string | null; dispatch: ((signal: string) => void) | null } }).taskpoolSignals;
+if (signals) {
+  signals.dispatch = onSignal;
+  if (signals.pending) onSignal(signals.pending);
+} else {
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+}
 
 broker = new ServiceBroker(brokerConfig(env));
 let services: string[] = [];
@@ -67,9 +77,8 @@ try {
 }
 
 if (!lifecycle.stopping) {
-  starting = broker.start();
   try {
-    await starting;
+    await broker.start();
   } catch (err) {
     if (!lifecycle.stopping) {
       broker.logger.fatal(`Start failed: ${(err as Error).message}`);

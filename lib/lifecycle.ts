@@ -1,6 +1,8 @@
-// A node's life cycle seen by its services: once a stop is requested, a service that has not begun starting never
-// starts (so nothing comes up after Ctrl-C), and a service stops only after its own start has settled (so a stop
-// during start-up closes what the start opened instead of racing it). Services that never started are not stopped.
+// A node's life cycle seen by its services. Once a stop is requested, a service that has not begun starting never
+// starts (its start stays pending, so nothing — not even Moleculer's "started" lines — comes up after Ctrl-C);
+// the stop waits for the starts already under way (`settled`), and a service stops only after its own start has
+// settled, so that it closes what its start opened instead of racing it. Services that never started are not
+// stopped.
 import type { Service } from "moleculer";
 
 type Handler = (this: Service) => unknown;
@@ -12,6 +14,12 @@ function handlers(value: unknown): Handler[] {
 
 export class NodeLifecycle {
   stopping = false;
+  private readonly starts = new Set<Promise<void>>();
+
+  /** Resolves when every start that began has finished (successfully or not). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.starts].map((start) => start.catch(() => undefined)));
+  }
 
   /** Wraps the service's merged `started` and `stopped` handlers (Moleculer reads them when it calls them). */
   guard(service: Service): void {
@@ -20,14 +28,15 @@ export class NodeLifecycle {
     const stopped = handlers(schema.stopped);
     let start: Promise<void> | null = null;
     const lifecycle = this;
-    schema.started = function (this: Service): Promise<void> | undefined {
+    schema.started = function (this: Service): Promise<void> {
       if (lifecycle.stopping) {
         this.logger.info(`Service '${this.fullName}' not started: the node is stopping`);
-        return undefined;
+        return new Promise<void>(() => undefined);
       }
       start = (async () => {
         for (const handler of started) await handler.call(this);
       })();
+      lifecycle.starts.add(start);
       return start;
     };
     schema.stopped = async function (this: Service): Promise<void> {

@@ -404,7 +404,8 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
 
   async stopped() {
     // Services stop all at once: let the local processors release their leases first (bounded).
-    const processors = this.broker.services.filter((s: any) => s !== this && s.processorDone).map((s: any) => s.processorDone);
+    // (Only processors that run: a service that never started — a stop during start-up — has none to release.)
+    const processors = this.broker.services.filter((s: any) => s !== this && s.processorDone && s.processorLoop).map((s: any) => s.processorDone);
     await Promise.race([Promise.all(processors), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
     if (this.inFlight > 0 || this.queue.length > 0) {
       await new Promise<void>((resolve) => (this.signalIdle = resolve));

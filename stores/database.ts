@@ -195,16 +195,21 @@ function legacyDirectories(dataDir: string): string[] {
     .map((entry) => entry.name);
 }
 
-async function startPGlite(dir: string): Promise<SharedPGlite> {
-  const dataDir = resolve(dir, "..");
+/** Refuses a DATA_DIR of the first layout (one PGlite per owner) with what to do, instead of ignoring it. */
+export function checkEmbeddedLayout(dataDir: string): void {
   const legacy = legacyDirectories(dataDir);
   if (legacy.length > 0) {
+    const dir = embeddedDatabaseDirectory(dataDir);
     throw new DatabaseLayoutError(
       `${dataDir} holds the data of an earlier Taskpool layout (one database per owner: ${legacy.join(", ")}). ` +
         `This version keeps everything in one database (${dir}) and does not convert the old one. ` +
         `Move the old folder aside to start afresh (for example: mv ${dataDir} ${dataDir}-old), or set DATA_DIR to another folder.`,
     );
   }
+}
+
+async function startPGlite(dir: string): Promise<SharedPGlite> {
+  checkEmbeddedLayout(resolve(dir, ".."));
   const fresh = !existsSync(join(dir, "PG_VERSION"));
   if (fresh) {
     // A database prepared at install time (scripts/prepare-database.ts) is copied instead of running initdb

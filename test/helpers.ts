@@ -121,7 +121,7 @@ export interface NodeProcess {
 
 /** Starts `server.ts` (a real Taskpool node) in a child process with the given environment. */
 export function spawnNode(env: Record<string, string>, entry = "server.ts"): NodeProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", entry], {
+  const child = spawn(process.execPath, ["--import", "./lib/early-signals.mjs", "--import", "tsx", entry], {
     env: { ...process.env, LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
