@@ -407,6 +407,9 @@ const ApiService: ServiceSchema<any> = {
     "view.changed": {
       context: true,
       handler(this: any, ctx: Context<{ token: string; globalPosition: number; changes: ViewChange[] }>) {
+        // Views in memory each project (and announce) every change: a gateway next to one listens to it alone.
+        const local = this.broker.getLocalService("view") as { settings?: { store?: string } } | undefined;
+        if (local?.settings?.store === "memory" && ctx.nodeID !== this.broker.nodeID) return;
         this.publishChanges(ctx.params);
       },
     },

@@ -2,7 +2,6 @@
 // once as a cluster of separate processes over the real NATS server with the view on FerretDB.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
-import { createServer } from "node:net";
 import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,7 +18,7 @@ import ViewService from "../../services/view.service.ts";
 import ApiService from "../../services/api.service.ts";
 import { MongoViewStore } from "../../stores/view-store.ts";
 import { TaskpoolPrometheusReporter } from "../../lib/metrics.ts";
-import { call, spawnNode, startBroker, testDatabaseUrl, testMongoUrl, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
+import { call, freePort, spawnNode, startBroker, testDatabaseUrl, testMongoUrl, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
 
 const HS_SECRET = "an HS256 secret of the test, long enough for jose";
 const rsa = generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } });
@@ -28,15 +27,6 @@ function sourceReference(applicationName: string) {
   return { type: "process", instanceId: `pi-${applicationName}`, executionId: "ex", definitionId: "def:1", definitionKey: "def", name: "Request Approval", applicationName };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A Server-Sent Events client over fetch (Node has no EventSource): collects events until closed. */
 function openEvents(url: string, headers: Record<string, string>) {

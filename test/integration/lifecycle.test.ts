@@ -7,24 +7,14 @@ import { afterAll, describe, expect, it } from "vitest";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createServer } from "node:net";
 import type { ServiceBroker } from "moleculer";
-import { call, spawnNode, startBroker, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
+import { call, freePort, spawnNode, startBroker, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
 
 const directories: string[] = [];
 function dataDirectory(): string {
   const dir = mkdtempSync(join(tmpdir(), "taskpool-lifecycle-"));
   directories.push(dir);
   return dir;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 afterAll(() => {
