@@ -27,16 +27,17 @@ export class NodeLifecycle {
     const started = handlers(schema.started);
     const stopped = handlers(schema.stopped);
     let start: Promise<void> | null = null;
-    const lifecycle = this;
+    const isStopping = () => this.stopping;
+    const starts = this.starts;
     schema.started = function (this: Service): Promise<void> {
-      if (lifecycle.stopping) {
+      if (isStopping()) {
         this.logger.info(`Service '${this.fullName}' not started: the node is stopping`);
         return new Promise<void>(() => undefined);
       }
       start = (async () => {
         for (const handler of started) await handler.call(this);
       })();
-      lifecycle.starts.add(start);
+      starts.add(start);
       return start;
     };
     schema.stopped = async function (this: Service): Promise<void> {
