@@ -314,7 +314,7 @@ describe("REST API on the embedded platform", () => {
       ProcessDefinitionService,
       ProcessInstanceService,
       ProcessVariableService,
-      { ...ViewService, settings: { mongoUrl: null } },
+      { ...ViewService, settings: { mongoUrl: null, pgliteDir: "memory" } },
       { ...ApiService, settings: { ...ApiService.settings, port: 0, ip: "127.0.0.1" } },
     ], { metrics: { enabled: true, reporter: [new TaskpoolPrometheusReporter({ port: 0 }) as never] } });
     delete process.env.JWT_SECRET;

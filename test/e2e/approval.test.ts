@@ -61,7 +61,7 @@ async function startPlatform(approval: Parameters<typeof createApprovalService>[
     ProcessDefinitionService,
     ProcessInstanceService,
     ProcessVariableService,
-    { ...ViewService, settings: { mongoUrl: null } },
+    { ...ViewService, settings: { mongoUrl: null, pgliteDir: "memory" } },
     { ...ApiService, settings: { ...ApiService.settings, port: 0, ip: "127.0.0.1" } },
     createApprovalService(approval),
     createApprovalConnector(connector),

@@ -5,6 +5,7 @@
 // same kind of checks as test/integration/engine-connector.test.ts against Operaton, every one on the event
 // store's streams. Last, a restart: engine and broker stopped in the middle of processes and started again on
 // the same PGlite directories; the waiting tasks are still there, completable, and nothing is lost or doubled.
+import { embeddedDatabaseDirectory } from "../../stores/database.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -434,7 +435,7 @@ describe("embedded engine and platform stopped in the middle and started again o
   });
 
   async function startEngine(): Promise<EmbeddedEngine> {
-    const started = new EmbeddedEngine({ applicationName, pgliteDir: join(dir, "engine"), logger: quiet, externalTasks: { pollIntervalMs: 50 } });
+    const started = new EmbeddedEngine({ applicationName, pgliteDir: embeddedDatabaseDirectory(dir), logger: quiet, externalTasks: { pollIntervalMs: 50 } });
     started.subscribe(topic, loadHandler(), { retries: 2, retryTimeoutMs: 50 });
     await started.start();
     return started;
@@ -443,11 +444,11 @@ describe("embedded engine and platform stopped in the middle and started again o
   /** The platform with the connector in its default embedded form: no adapter, no engine URL — the registered engine. */
   function startPlatform(): Promise<ServiceBroker> {
     return startBroker([
-      { ...EventStoreService, settings: { pgliteDir: join(dir, "eventstore") } },
+      { ...EventStoreService, settings: { pgliteDir: embeddedDatabaseDirectory(dir) } },
       ...commandServices,
       createEngineConnector({
         env: {},
-        settings: { applicationName, pgliteDir: join(dir, "connector"), pollIntervalMs: 100, overlapMs: 5000, reconcileIntervalMs: 0 },
+        settings: { applicationName, pgliteDir: embeddedDatabaseDirectory(dir), pollIntervalMs: 100, overlapMs: 5000, reconcileIntervalMs: 0 },
         processor: { pollIntervalMs: 200, leaseMs: 2000 },
       }),
     ]);
