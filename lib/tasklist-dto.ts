@@ -1,18 +1,29 @@
 // What the REST API returns: the DTOs of Polyflow's example task-list API (polyflow.md §5.2), so that its clients
-// work unchanged, plus a few fields of ours (applicationName, taskDefinitionKey, lastRefusal). Form URLs come
-// from templates per application (FORM_URLS), as Polyflow's form URL resolver does.
+// work unchanged, plus a few fields of ours (applicationName, taskDefinitionKey, lastRefusal, startsThroughForm).
+// Form URLs come from templates per application (FORM_URLS), as Polyflow's form URL resolver does.
+//
+// Placeholders, as in Polyflow's templates:
+// - `${attribute}` is filled here from the task, process definition or data entry (id, formKey, entryType,
+//   entryId, processDefinitionKey, …; for a task also the fields of its source reference, e.g.
+//   processInstanceId);
+// - `%userId%` is left for the client, which fills in the id of the user it acts for (Polyflow's task list does
+//   so on click; Taskpool's does the same): the form application then knows who is working on it.
 
 type Template = { task?: string; process?: string; dataEntry?: string };
+
+/** The placeholder clients replace with the acting user's id. */
+export const USER_ID_PLACEHOLDER = "%userId%";
 
 export class FormUrls {
   constructor(private readonly templates: Record<string, Template>) {}
 
   static fromEnvironment(raw = process.env.FORM_URLS, appPort = process.env.APP_PORT ?? "8080"): FormUrls {
     const defaults: Record<string, Template> = {
+      // The forms take the user from ?userId= (apps/approval/forms/forms.js), as Polyflow's example forms do.
       "example-process-approval": {
-        task: `http://localhost:${appPort}/forms/#/tasks/\${formKey}/\${id}`,
-        process: `http://localhost:${appPort}/forms/#/start`,
-        dataEntry: `http://localhost:${appPort}/forms/#/approval-request/\${entryId}`,
+        task: `http://localhost:${appPort}/forms/#/tasks/\${formKey}/\${id}?userId=${USER_ID_PLACEHOLDER}`,
+        process: `http://localhost:${appPort}/forms/#/start?userId=${USER_ID_PLACEHOLDER}`,
+        dataEntry: `http://localhost:${appPort}/forms/#/approval-request/\${entryId}?userId=${USER_ID_PLACEHOLDER}`,
       },
     };
     if (!raw) return new FormUrls(defaults);
@@ -27,7 +38,10 @@ export class FormUrls {
   }
 
   task(task: Record<string, any>): string | null {
-    return this.resolve(task.applicationName ?? task.sourceReference?.applicationName, "task", task);
+    const source = task.sourceReference ?? {};
+    // The source reference's fields under Polyflow's names, then the task's own (which win).
+    const values = { processInstanceId: source.instanceId, processDefinitionId: source.definitionId, processDefinitionKey: source.definitionKey, executionId: source.executionId, ...task };
+    return this.resolve(task.applicationName ?? source.applicationName, "task", values);
   }
   process(definition: Record<string, any>): string | null {
     return this.resolve(definition.applicationName, "process", definition);
@@ -90,7 +104,8 @@ export function processDto(definition: Record<string, any>, urls: FormUrls) {
   return {
     definitionId: definition.processDefinitionId,
     definitionKey: definition.processDefinitionKey,
-    definitionVersion: definition.processDefinitionVersion,
+    // A string in Polyflow's contract (the engine's version number, as text).
+    definitionVersion: definition.processDefinitionVersion === null || definition.processDefinitionVersion === undefined ? null : String(definition.processDefinitionVersion),
     applicationName: definition.applicationName,
     processName: definition.processName,
     versionTag: definition.processVersionTag,
@@ -99,5 +114,8 @@ export function processDto(definition: Record<string, any>, urls: FormUrls) {
     url: urls.process(definition),
     candidateUsers: definition.candidateStarterUsers,
     candidateGroups: definition.candidateStarterGroups,
+    // Ours: open `url` to start it; a direct start (POST …/start) is refused. Views written before the field
+    // existed lack it: a start form then means the same as it does for a new registration.
+    startsThroughForm: definition.startsThroughForm ?? (typeof definition.formKey === "string" && definition.formKey !== ""),
   };
 }

@@ -113,7 +113,7 @@ async function happyPath(setup: () => Setup, subject: string): Promise<void> {
     priority: 23,
     payload: { request: request.id, originator: "kermit" },
   });
-  expect(offered.task.url).toMatch(new RegExp(`/forms/#/tasks/approve-request/${offered.task.id}$`));
+  expect(offered.task.url).toMatch(new RegExp(`/forms/#/tasks/approve-request/${offered.task.id}\\?userId=%userId%$`));
   // Due in three days, as the load task set it.
   expect(Date.parse(offered.task.dueDate) - Date.now()).toBeGreaterThan(2.9 * 24 * 3600_000);
   expect(offered.dataEntries).toHaveLength(1);
