@@ -1,0 +1,241 @@
+// Polyflow's task-list contract (test/fixtures/polyflow-contract.ts) against live answers under its base path
+// /polyflow-platform/rest: every operation it defines, as a user with tasks, data entries and processes to start,
+// once on the embedded platform in this process and once on a cluster of processes over the real NATS server
+// with the view on FerretDB. Any departure from the contract fails the operation's test and is listed.
+//
+// Nothing is mocked. There is no engine here: claim, defer and complete become interaction events that no
+// connector performs, which is all the contract promises (204, accepted).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ServiceBroker } from "moleculer";
+import { createServer, type AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import EventStoreService from "../../services/eventstore.service.ts";
+import TaskService from "../../services/task.service.ts";
+import DataEntryService from "../../services/data-entry.service.ts";
+import ProcessDefinitionService from "../../services/process-definition.service.ts";
+import ProcessInstanceService from "../../services/process-instance.service.ts";
+import ProcessVariableService from "../../services/process-variable.service.ts";
+import ViewService from "../../services/view.service.ts";
+import ApiService, { POLYFLOW_BASE_PATH } from "../../services/api.service.ts";
+import { MongoViewStore } from "../../stores/view-store.ts";
+import { maxPageSize, mismatches, operations, totalHeaderMismatches, type Operation } from "../fixtures/polyflow-contract.ts";
+import { call, spawnNode, startBroker, testDatabaseUrl, testMongoUrl, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
+
+const APP = "example-process-approval";
+const ENTRY_TYPE = "io.holunda.camunda.taskpool.example.ApprovalRequest";
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function sourceReference(instanceId: string) {
+  return { type: "process", instanceId, executionId: instanceId, definitionId: "process_approve_request:1:contract", definitionKey: "process_approve_request", name: "Request Approval", applicationName: APP };
+}
+
+/** What the user of the test has: two tasks (one with every optional field, one with none), a data entry, a process to start. */
+async function seed(command: (action: string, params: object) => Promise<unknown>, run: string) {
+  await command("processDefinition.register", {
+    processDefinitionId: "process_approve_request:1:contract",
+    processDefinitionKey: "process_approve_request",
+    processDefinitionVersion: 1,
+    applicationName: APP,
+    processName: "Request Approval",
+    processVersionTag: "v1",
+    processDescription: "Approves a request.",
+    formKey: "start-approval",
+    candidateStarterGroups: ["muppetshow", "avengers"],
+  });
+  await command("dataEntry.createOrUpdate", {
+    entryType: ENTRY_TYPE,
+    entryId: `${run}-r1`,
+    type: "Approval Request",
+    applicationName: APP,
+    name: "New laptop for fozzy",
+    description: "A request for approval",
+    state: { processingType: "IN_PROGRESS", state: "Submitted" },
+    payload: { amount: 1200, currency: "EUR", subject: "New laptop" },
+    formKey: "approval-request",
+    authorizationChanges: [{ kind: "AddUser", name: "fozzy" }, { kind: "AddGroup", name: "muppetshow" }],
+    modification: { time: "2026-11-30T09:00:00Z", username: "fozzy", log: "Request submitted", logNotes: "please" },
+  });
+  await command("task.create", {
+    id: `${run}-full`,
+    sourceReference: sourceReference(`${run}-pi1`),
+    taskDefinitionKey: "user_approve_request",
+    name: "Approve Request",
+    description: "Approve the request of fozzy",
+    formKey: "approve-request",
+    businessKey: `${run}-r1`,
+    priority: 23,
+    createTime: "2026-11-30T09:00:01.000Z",
+    dueDate: "2026-12-03T09:00:00.000Z",
+    followUpDate: "2026-12-01T09:00:00.000Z",
+    candidateUsers: ["fozzy", "gonzo"],
+    candidateGroups: ["muppetshow"],
+    payload: { request: `${run}-r1`, amount: 1200, originator: "fozzy", tags: ["it"] },
+    correlations: { [ENTRY_TYPE]: `${run}-r1` },
+  });
+  // The fewest attributes an engine reports: every optional field absent.
+  await command("task.create", {
+    id: `${run}-bare`,
+    sourceReference: sourceReference(`${run}-pi2`),
+    taskDefinitionKey: "user_amend_request",
+    createTime: "2026-11-30T09:00:02.000Z",
+    candidateUsers: ["fozzy"],
+  });
+}
+
+function contract(platform: () => { baseUrl: string; run: string }) {
+  let userId = "";
+  const url = (path: string) => `${platform().baseUrl}${POLYFLOW_BASE_PATH}${path}`;
+
+  /** One call of the operation as Polyflow's generated client makes it. */
+  function request(operation: Operation, options: { taskId?: string; user?: string | null } = {}) {
+    const headers: Record<string, string> = { Accept: "application/json" };
+    const user = options.user === undefined ? userId : options.user;
+    if (operation.userHeader && user) headers["X-Current-User-ID"] = user;
+    let path = operation.path.replace("{taskId}", encodeURIComponent(options.taskId ?? `${platform().run}-full`));
+    if (operation.paged) {
+      // Polyflow's client: a page, its page size, one sort directive; filters repeat.
+      const sort = operation.id === "getTasks" ? "-task.dueDate" : "+data.name";
+      path += `?page=0&size=${maxPageSize}&sort=${encodeURIComponent(sort)}`;
+    }
+    let body: string | undefined;
+    if (operation.id === "defer") body = JSON.stringify("2026-12-02T08:00:00.000Z");
+    if (operation.id === "complete") body = JSON.stringify({ approveDecision: "APPROVE", comment: "fine" });
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    return fetch(url(path), { method: operation.method, headers, body });
+  }
+
+  beforeAll(async () => {
+    // The user logs in as Polyflow's client does: by an id from the user list.
+    const users = (await (await fetch(url("/users"))).json()) as { id: string; username: string }[];
+    userId = users.find((u) => u.username === "fozzy")!.id;
+    // The view has caught up with the seed once both tasks show.
+    await waitFor(async () => {
+      const response = await fetch(url("/tasks"), { headers: { "X-Current-User-ID": userId } });
+      return response.ok && ((await response.json()) as unknown[]).length === 2;
+    }, 20_000, 100);
+  });
+
+  for (const operation of operations) {
+    it(`${operation.id}: ${operation.method} ${operation.path} answers as the contract says`, async () => {
+      const response = await request(operation);
+      const problems: string[] = [];
+      if (response.status !== operation.success.status) problems.push(`status ${response.status}, expected ${operation.success.status}: ${await response.text()}`);
+      else if (operation.success.status === 200) {
+        const body = await response.json();
+        problems.push(...mismatches(operation.success.body, body));
+        if (operation.success.totalHeader) problems.push(...totalHeaderMismatches(response.headers.get("x-elementcount"), Array.isArray(body) ? body.length : 0));
+        // The user has something of every kind, so that the shapes are really checked.
+        if (Array.isArray(body)) expect(body.length, `${operation.id} answered an empty list`).toBeGreaterThan(0);
+      } else {
+        expect(await response.text()).toBe("");
+      }
+      expect(problems).toEqual([]);
+
+      // The failures the contract declares that a caller can cause.
+      if (operation.failures.includes(401)) expect((await request(operation, { user: null })).status).toBe(401);
+      if (operation.failures.includes(404)) expect((await request(operation, { taskId: "no-such-task" })).status).toBe(404);
+    });
+  }
+
+  it("the answers under Polyflow's base path are those under /api", async () => {
+    const headers = { "X-Current-User-ID": userId };
+    for (const path of ["/tasks", "/business-data-entries", "/processes", "/profile"]) {
+      const [ours, theirs] = await Promise.all([fetch(`${platform().baseUrl}/api${path}`, { headers }), fetch(url(path), { headers })]);
+      expect(theirs.status).toBe(ours.status);
+      expect(theirs.headers.get("x-elementcount")).toBe(ours.headers.get("x-elementcount"));
+      expect(await theirs.json()).toEqual(await ours.json());
+    }
+  });
+
+  it("the bare task answers null for what it lacks, and the full one carries Taskpool's additions beside the contract's fields", async () => {
+    const body = (await (await fetch(url("/tasks?sort=%2Btask.createTime"), { headers: { "X-Current-User-ID": userId } })).json()) as { task: Record<string, unknown>; dataEntries: unknown[] }[];
+    const [full, bare] = body;
+    expect(full!.task).toMatchObject({ applicationName: APP, taskDefinitionKey: "user_approve_request", url: `http://localhost:8080/forms/#/tasks/approve-request/${platform().run}-full?userId=%userId%` });
+    expect(full!.dataEntries).toHaveLength(1);
+    expect(bare!.task).toMatchObject({ name: null, description: null, dueDate: null, businessKey: null, processName: "Request Approval" });
+  });
+}
+
+describe("Polyflow's contract on the embedded platform", () => {
+  let broker: ServiceBroker;
+  let baseUrl = "";
+  const run = unique("pfc");
+
+  beforeAll(async () => {
+    broker = await startBroker([
+      { ...EventStoreService, settings: { pgliteDir: "memory" } },
+      TaskService,
+      DataEntryService,
+      ProcessDefinitionService,
+      ProcessInstanceService,
+      ProcessVariableService,
+      { ...ViewService, settings: { mongoUrl: null } },
+      { ...ApiService, settings: { ...ApiService.settings, port: 0, ip: "127.0.0.1" } },
+    ]);
+    const { server } = broker.getLocalService("api") as unknown as { server: Server };
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await seed((action, params) => call(broker, action, params), run);
+  });
+  afterAll(() => broker?.stop());
+
+  contract(() => ({ baseUrl, run }));
+});
+
+describe("Polyflow's contract on a cluster of processes over NATS, view on FerretDB", () => {
+  const namespace = unique("pfcontract");
+  const database = unique("pfcontract");
+  const mongoDatabase = unique("pfcontract");
+  const dataDir = mkdtempSync(join(tmpdir(), "taskpool-pfcontract-"));
+  const run = unique("pfc");
+  const nodes: NodeProcess[] = [];
+  let client: ServiceBroker | undefined;
+  let admin: pg.Client;
+  let baseUrl = "";
+
+  beforeAll(async () => {
+    admin = new pg.Client({ connectionString: testDatabaseUrl() });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${database}`);
+    const url = new URL(testDatabaseUrl());
+    url.pathname = `/${database}`;
+    const mongo = new URL(testMongoUrl());
+    mongo.pathname = `/${mongoDatabase}`;
+    const port = await freePort();
+    const common = { TRANSPORTER: testNatsUrl(), NAMESPACE: namespace, DATABASE_URL: url.toString(), MONGO_URL: mongo.toString(), DATA_DIR: dataDir, LOG_LEVEL: "warn" };
+    nodes.push(spawnNode({ ...common, NODE_ID: "store", SERVICES: "eventstore,task,dataEntry" }));
+    nodes.push(spawnNode({ ...common, NODE_ID: "processes", SERVICES: "processDefinition,processInstance,processVariable" }));
+    nodes.push(spawnNode({ ...common, NODE_ID: "view", SERVICES: "view" }));
+    nodes.push(spawnNode({ ...common, NODE_ID: "gateway", SERVICES: "api", PORT: String(port), HOST: "127.0.0.1" }));
+    client = await startBroker([], { namespace, transporter: testNatsUrl(), nodeID: "test-client" });
+    await client.waitForServices(["eventstore", "task", "dataEntry", "processDefinition", "view", "api"], 60_000);
+    baseUrl = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${baseUrl}/api/health`).catch(() => null))?.ok, 30_000, 200);
+    await seed((action, params) => call(client!, action, params), run);
+  });
+
+  afterAll(async () => {
+    await client?.stop();
+    await Promise.all(nodes.map((n) => n.stop("SIGTERM")));
+    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.end();
+    const store = await MongoViewStore.connect(testMongoUrl(), mongoDatabase);
+    await store.dropDatabase();
+    await store.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  contract(() => ({ baseUrl, run }));
+});
