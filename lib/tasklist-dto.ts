@@ -119,3 +119,30 @@ export function processDto(definition: Record<string, any>, urls: FormUrls) {
     startsThroughForm: definition.startsThroughForm ?? (typeof definition.formKey === "string" && definition.formKey !== ""),
   };
 }
+
+// ---- sort names of Polyflow's task list -------------------------------------------------------------------------
+// Polyflow's example task list sorts by the names of its own columns (`task.process`, `dataentry.name`,
+// `dataentry.currentStatusType`, …), which no view knows. The gateway translates them into the view's fields
+// (docs/filters.md), so that clicking a column header sorts instead of failing; every other sort passes as it is,
+// and an unknown field is still refused with 400.
+
+const TASK_SORT_ALIASES: Record<string, string> = { "task.process": "task.processName", "task.processName": "task.processName" };
+const DATA_ENTRY_SORT_ALIASES: Record<string, string> = {
+  currentState: "data.state.state",
+  currentStatus: "data.state.state",
+  currentStateType: "data.state.processingType",
+  currentStatusType: "data.state.processingType",
+};
+
+/** The sort directives with the names of Polyflow's client (and of the DTOs) turned into the view's. */
+export function viewSort(sort: string[] | undefined, target: "task" | "dataEntry"): string[] | undefined {
+  return sort?.map((item) => {
+    const match = /^([+-]?)(.*)$/.exec(item.trim())!;
+    const sign = match[1]!;
+    const field = match[2]!;
+    if (target === "task") return `${sign}${TASK_SORT_ALIASES[field] ?? field}`;
+    const name = field.startsWith("dataentry.") ? field.slice("dataentry.".length) : null;
+    if (name === null) return item;
+    return `${sign}${DATA_ENTRY_SORT_ALIASES[name] ?? `data.${name}`}`;
+  });
+}

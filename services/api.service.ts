@@ -22,7 +22,7 @@ import { readEnvironment } from "../lib/env.ts";
 import { ErrorTypes, notFound, unauthorized } from "../lib/errors.ts";
 import { Directory } from "../lib/directory.ts";
 import { openApiDocument, type OpenApiRoute } from "../lib/openapi.ts";
-import { dataEntryDto, FormUrls, processDto, taskDto } from "../lib/tasklist-dto.ts";
+import { dataEntryDto, FormUrls, processDto, taskDto, viewSort } from "../lib/tasklist-dto.ts";
 import { isoDate } from "../lib/params.ts";
 import { compareTokens } from "../lib/tokens.ts";
 import type { TaskpoolPrometheusReporter } from "../lib/metrics.ts";
@@ -344,7 +344,7 @@ const ApiService: ServiceSchema<any> = {
           user: this.userOf(ctx),
           page: q.page,
           size: q.size,
-          sort: arrayOf(q.sort),
+          sort: viewSort(arrayOf(q.sort), "task"),
           filters: arrayOf(q.filters),
           assignedToMeOnly: q.assignedToMeOnly ?? false,
           involvementsOnly: q.involvementsOnly ?? false,
@@ -408,7 +408,7 @@ const ApiService: ServiceSchema<any> = {
           user: this.userOf(ctx),
           page: q.page,
           size: q.size,
-          sort: arrayOf(q.sort),
+          sort: viewSort(arrayOf(q.sort), "dataEntry"),
           filters: arrayOf(q.filters),
           involvementsOnly: q.involvementsOnly ?? false,
         })) as { elements: Record<string, unknown>[]; totalElementCount: number };

@@ -107,7 +107,7 @@ function contract(platform: () => { baseUrl: string; run: string }) {
     let path = operation.path.replace("{taskId}", encodeURIComponent(options.taskId ?? `${platform().run}-full`));
     if (operation.paged) {
       // Polyflow's client: a page, its page size, one sort directive; filters repeat.
-      const sort = operation.id === "getTasks" ? "-task.dueDate" : "+data.name";
+      const sort = operation.id === "getTasks" ? "-task.dueDate" : "+dataentry.name";
       path += `?page=0&size=${maxPageSize}&sort=${encodeURIComponent(sort)}`;
     }
     let body: string | undefined;
@@ -149,6 +149,19 @@ function contract(platform: () => { baseUrl: string; run: string }) {
       if (operation.failures.includes(404)) expect((await request(operation, { taskId: "no-such-task" })).status).toBe(404);
     });
   }
+
+  it("every column Polyflow's task list sorts by answers 200", async () => {
+    const headers = { "X-Current-User-ID": userId };
+    const columns = { "/tasks": ["task.process", "task.name", "task.createTime", "task.dueDate", "task.priority"], "/business-data-entries": ["dataentry.type", "dataentry.name", "dataentry.currentStatusType"] };
+    for (const [path, fields] of Object.entries(columns)) {
+      for (const field of fields) {
+        for (const sign of ["+", "-"]) {
+          const response = await fetch(url(`${path}?page=0&size=7&sort=${encodeURIComponent(sign + field)}`), { headers });
+          expect(`${path} ${sign}${field}: ${response.status}`).toBe(`${path} ${sign}${field}: 200`);
+        }
+      }
+    }
+  });
 
   it("the answers under Polyflow's base path are those under /api", async () => {
     const headers = { "X-Current-User-ID": userId };

@@ -3,7 +3,8 @@
 // against the contract, without a server.
 import { describe, expect, it } from "vitest";
 import { mismatches, operations, schemas, totalHeaderMismatches } from "../../fixtures/polyflow-contract.ts";
-import { dataEntryDto, FormUrls, processDto, taskDto } from "../../../lib/tasklist-dto.ts";
+import { dataEntryDto, FormUrls, processDto, taskDto, viewSort } from "../../../lib/tasklist-dto.ts";
+import { parseSort } from "../../../domain/view/filters.ts";
 
 const definition = {
   processDefinitionId: "process_approve_request:1:x",
@@ -99,5 +100,24 @@ describe("the REST API's DTOs against the contract", () => {
     );
     expect(entry.url).toBe("http://localhost:8080/forms/#/approval-request/r%201?userId=%userId%");
     expect(mismatches(schemas.DataEntry, entry)).toEqual([]);
+  });
+});
+
+describe("sort names of Polyflow's task list", () => {
+  it("become the view's fields; everything else passes unchanged", () => {
+    expect(viewSort(["+task.process", "-task.dueDate", "task.name"], "task")).toEqual(["+task.processName", "-task.dueDate", "task.name"]);
+    expect(viewSort(["+dataentry.name", "-dataentry.type", "+dataentry.currentStatusType", "-dataentry.currentState", "-data.name"], "dataEntry")).toEqual([
+      "+data.name",
+      "-data.type",
+      "+data.state.processingType",
+      "-data.state.state",
+      "-data.name",
+    ]);
+    expect(viewSort(undefined, "task")).toBeUndefined();
+    // Each translation is a sort the view accepts.
+    for (const item of viewSort(["+task.process"], "task")!) expect(() => parseSort([item], "task", "-createTime")).not.toThrow();
+    for (const item of viewSort(["+dataentry.name", "+dataentry.type", "-dataentry.currentStatusType", "+dataentry.currentState"], "dataEntry")!) {
+      expect(() => parseSort([item], "dataEntry", "-lastModifiedDate")).not.toThrow();
+    }
   });
 });
