@@ -15,9 +15,17 @@ type Template = { task?: string; process?: string; dataEntry?: string };
 export const USER_ID_PLACEHOLDER = "%userId%";
 
 export class FormUrls {
-  constructor(private readonly templates: Record<string, Template>) {}
+  /**
+   * @param platformUrl where Taskpool's own task list is reached from a browser: a process that starts directly
+   *   and has no start form template gets a link to its start dialog there, so that Polyflow's "Start new…" menu,
+   *   which can only follow links, starts it too. Null: no such link.
+   */
+  constructor(
+    private readonly templates: Record<string, Template>,
+    private readonly platformUrl: string | null = null,
+  ) {}
 
-  static fromEnvironment(raw = process.env.FORM_URLS, appPort = process.env.APP_PORT ?? "8080"): FormUrls {
+  static fromEnvironment(raw = process.env.FORM_URLS, appPort = process.env.APP_PORT ?? "8080", platformUrl = process.env.PUBLIC_URL ?? `http://localhost:${process.env.PORT ?? "8081"}`): FormUrls {
     const defaults: Record<string, Template> = {
       // The forms take the user from ?userId= (apps/approval/forms/forms.js), as Polyflow's example forms do.
       "example-process-approval": {
@@ -26,9 +34,10 @@ export class FormUrls {
         dataEntry: `http://localhost:${appPort}/forms/#/approval-request/\${entryId}?userId=${USER_ID_PLACEHOLDER}`,
       },
     };
-    if (!raw) return new FormUrls(defaults);
+    const base = platformUrl.replace(/\/+$/, "");
+    if (!raw) return new FormUrls(defaults, base);
     const parsed = JSON.parse(raw) as Record<string, Template>;
-    return new FormUrls({ ...defaults, ...parsed });
+    return new FormUrls({ ...defaults, ...parsed }, base);
   }
 
   private resolve(application: string, kind: keyof Template, values: Record<string, unknown>): string | null {
@@ -44,7 +53,12 @@ export class FormUrls {
     return this.resolve(task.applicationName ?? source.applicationName, "task", values);
   }
   process(definition: Record<string, any>): string | null {
-    return this.resolve(definition.applicationName, "process", definition);
+    // A template addresses a start form: only a definition with one has a form to address.
+    const hasForm = typeof definition.formKey === "string" && definition.formKey !== "";
+    const url = hasForm ? this.resolve(definition.applicationName, "process", definition) : null;
+    if (url !== null || this.platformUrl === null || startsThroughForm(definition)) return url;
+    const process = `${encodeURIComponent(definition.applicationName)}/${encodeURIComponent(definition.processDefinitionKey)}`;
+    return `${this.platformUrl}/?start=${process}&userId=${USER_ID_PLACEHOLDER}`;
   }
   dataEntry(entry: Record<string, any>): string | null {
     return this.resolve(entry.applicationName, "dataEntry", entry);
@@ -114,10 +128,14 @@ export function processDto(definition: Record<string, any>, urls: FormUrls) {
     url: urls.process(definition),
     candidateUsers: definition.candidateStarterUsers,
     candidateGroups: definition.candidateStarterGroups,
-    // Ours: open `url` to start it; a direct start (POST …/start) is refused. Views written before the field
-    // existed lack it: a start form then means the same as it does for a new registration.
-    startsThroughForm: definition.startsThroughForm ?? (typeof definition.formKey === "string" && definition.formKey !== ""),
+    // Ours: true, open `url` to start it, a direct start (POST …/start) is refused.
+    startsThroughForm: startsThroughForm(definition),
   };
+}
+
+/** Views written before the field existed lack it: a start form then means what it means for a new registration. */
+function startsThroughForm(definition: Record<string, any>): boolean {
+  return definition.startsThroughForm ?? (typeof definition.formKey === "string" && definition.formKey !== "");
 }
 
 // ---- sort names of Polyflow's task list -------------------------------------------------------------------------

@@ -12,6 +12,8 @@
 //   page fills in the current user's id, as Polyflow's task list does.
 // - A process that starts through its start form opens the form from the start menu; one that starts directly
 //   opens the start dialog; one without a form address says why it cannot be started here.
+// - /?start=<application>/<processKey>&userId=<id> (the link a directly started process has, for task lists that
+//   can only follow links, like Polyflow's) signs in as that user and opens that process's start dialog.
 
 const USER_KEY = "taskpool.user";
 const POLL_MS = 15_000;
@@ -32,6 +34,8 @@ const state = {
   newTasks: new Map(),
   /** requestId → process name of the starts asked for on this page, to name them if the engine refuses. */
   startRequests: new Map(),
+  /** "<application>/<processKey>" a link asked to start, once the user is signed in. */
+  pendingStart: null,
   changedTasks: new Set(),
 };
 
@@ -994,7 +998,16 @@ async function chooseUser(id) {
     return;
   }
   selectTab(state.tab);
-  void loadProcesses();
+  await loadProcesses();
+  if (user === state.user && state.pendingStart) {
+    const wanted = state.pendingStart;
+    state.pendingStart = null;
+    const definition = state.processes.find((p) => `${p.applicationName}/${p.definitionKey}` === wanted);
+    if (!definition) showError("Starting a process failed", { message: `${user} may not start ${wanted}, or it does not exist`, type: "NOT_FOUND" });
+    else if (definition.startsThroughForm && definition.url) window.location.assign(handOver(definition.url));
+    else if (definition.startsThroughForm) showError("Starting a process failed", { message: `${definition.processName ?? wanted} starts through its start form, and no address of that form is configured`, type: "CONFLICT" });
+    else openStart(definition);
+  }
 }
 
 async function init() {
@@ -1008,10 +1021,15 @@ async function init() {
     return;
   }
   select.append(...state.users.map((u) => h("option", { value: u.id }, u.displayName && u.displayName !== u.id ? `${u.displayName} (${u.id})` : u.id)));
+  // A link may name the user and a process to start (see the top of this file).
+  const link = new URLSearchParams(window.location.search);
+  state.pendingStart = link.get("start");
+  const linked = link.get("userId") ?? link.get("user");
   const remembered = localStorage.getItem(USER_KEY);
-  if (remembered && state.users.some((u) => u.id === remembered)) {
-    select.value = remembered;
-    await chooseUser(remembered);
+  const first = [linked, remembered].find((id) => id && state.users.some((u) => u.id === id));
+  if (first) {
+    select.value = first;
+    await chooseUser(first);
   }
   document.body.dataset.ready = "true";
 }

@@ -23,6 +23,7 @@ import ViewService from "../../services/view.service.ts";
 import ApiService, { POLYFLOW_BASE_PATH } from "../../services/api.service.ts";
 import { MongoViewStore } from "../../stores/view-store.ts";
 import { maxPageSize, mismatches, operations, totalHeaderMismatches, type Operation } from "../fixtures/polyflow-contract.ts";
+import { chromium } from "playwright-core";
 import { call, spawnNode, startBroker, testDatabaseUrl, testMongoUrl, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
 
 const APP = "example-process-approval";
@@ -54,6 +55,15 @@ async function seed(command: (action: string, params: object) => Promise<unknown
     processDescription: "Approves a request.",
     formKey: "start-approval",
     candidateStarterGroups: ["muppetshow", "avengers"],
+  });
+  // One without a start form, started directly.
+  await command("processDefinition.register", {
+    processDefinitionId: "process_quick_note:1:contract",
+    processDefinitionKey: "process_quick_note",
+    processDefinitionVersion: 1,
+    applicationName: APP,
+    processName: "Quick note",
+    candidateStarterGroups: ["muppetshow"],
   });
   await command("dataEntry.createOrUpdate", {
     entryType: ENTRY_TYPE,
@@ -205,6 +215,38 @@ describe("Polyflow's contract on the embedded platform", () => {
   afterAll(() => broker?.stop());
 
   contract(() => ({ baseUrl, run }));
+
+  // Starting from Polyflow's "Start new…" menu, which can only follow a process's url: the start form where the
+  // process has one, else Taskpool's own start dialog, signed in as the user the link names.
+  it("every process's url starts it: the start form, or Taskpool's start dialog for the user the link names", async () => {
+    const headers = { "X-Current-User-ID": "fozzy" };
+    const processes = (await (await fetch(`${baseUrl}${POLYFLOW_BASE_PATH}/processes`, { headers })).json()) as { definitionKey: string; url: string | null; startsThroughForm: boolean }[];
+    const byKey = Object.fromEntries(processes.map((p) => [p.definitionKey, p]));
+    expect(byKey.process_approve_request).toMatchObject({ startsThroughForm: true, url: "http://localhost:8080/forms/#/start?userId=%userId%" });
+    expect(byKey.process_quick_note).toMatchObject({ startsThroughForm: false, url: "http://localhost:8081/?start=example-process-approval/process_quick_note&userId=%userId%" });
+
+    // What Polyflow's client does with the link: fill in the user, follow it (here on the test's port).
+    const link = new URL(byKey.process_quick_note!.url!.replace("%userId%", "fozzy"));
+    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+    try {
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on("pageerror", (err) => problems.push(err.message));
+      await page.goto(`${baseUrl}/${link.search}`);
+      await page.waitForSelector("#start-dialog[open]");
+      expect(await page.inputValue("#user")).toBe("fozzy");
+      expect(await page.textContent("#start-dialog .dialog-subject")).toContain("Quick note");
+      await page.fill("#start-business-key", "note-1");
+      await page.click("#start-dialog button[type=submit]");
+      await page.waitForSelector("#notice:not([hidden])");
+      expect(await page.textContent("#notice")).toContain("Start of “Quick note” requested");
+      const stream = (await call(broker, "eventstore.readStream", { streamId: "processDefinition-process_quick_note:1:contract" })).events as { type: string; data: Record<string, unknown> }[];
+      expect(stream.at(-1)).toMatchObject({ type: "ProcessStartRequested", data: { requestedBy: "fozzy", businessKey: "note-1" } });
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
 });
 
 describe("Polyflow's contract on a cluster of processes over NATS, view on FerretDB", () => {

@@ -64,12 +64,22 @@ describe("Polyflow contract checker", () => {
 });
 
 describe("the REST API's DTOs against the contract", () => {
-  const urls = FormUrls.fromEnvironment(undefined, "8080");
+  const urls = FormUrls.fromEnvironment(undefined, "8080", "http://localhost:8081");
 
   it("a process definition conforms: its version as text, the start form's URL handing the user over", () => {
     const dto = processDto(definition, urls);
     expect(mismatches(schemas.ProcessDefinition, dto)).toEqual([]);
     expect(dto).toMatchObject({ definitionVersion: "1", url: "http://localhost:8080/forms/#/start?userId=%userId%", startsThroughForm: true });
+  });
+
+  it("a process without a start form links to Taskpool's start dialog, so that link-only menus (Polyflow's) start it too", () => {
+    const direct = { ...definition, processDefinitionKey: "quick note", formKey: null, startsThroughForm: false };
+    expect(processDto(direct, urls).url).toBe("http://localhost:8081/?start=example-process-approval/quick%20note&userId=%userId%");
+    // A form whose start is optional keeps its form's address; without a platform address there is no link.
+    expect(processDto({ ...definition, startsThroughForm: false }, urls).url).toBe("http://localhost:8080/forms/#/start?userId=%userId%");
+    expect(processDto(direct, new FormUrls({})).url).toBeNull();
+    // A process that needs a form nobody configured has no link: the task list says why it cannot start it.
+    expect(processDto({ ...definition, applicationName: "elsewhere" }, urls).url).toBeNull();
   });
 
   it("a view document written before startsThroughForm existed answers as a new registration would", () => {
