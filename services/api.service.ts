@@ -258,7 +258,8 @@ const ApiService: ServiceSchema<any> = {
     },
 
     users: {
-      handler(this: any) {
+      handler(this: any, ctx: ApiContext) {
+        ctx.meta.$responseHeaders = { "X-ElementCount": String(this.directory.users.length) };
         return this.directory.users.map((u: { id: string; username: string; displayName?: string }) => ({ id: u.id, username: u.username, displayName: u.displayName ?? u.username }));
       },
     },

@@ -181,6 +181,14 @@ function contract(platform: () => { baseUrl: string; run: string }) {
       expect(theirs.headers.get("x-elementcount")).toBe(ours.headers.get("x-elementcount"));
       expect(await theirs.json()).toEqual(await ours.json());
     }
+    // The live stream too (a browser's EventSource names the user in the query).
+    const controller = new AbortController();
+    const stream = await fetch(url(`/events?user=${encodeURIComponent(userId)}`), { signal: controller.signal });
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    controller.abort();
+    // Every list says how many it holds, the user list too.
+    expect((await fetch(url("/users"))).headers.get("x-elementcount")).toMatch(/^\d+$/);
   });
 
   it("the bare task answers null for what it lacks, and the full one carries Taskpool's additions beside the contract's fields", async () => {
