@@ -18,7 +18,8 @@ export class FormUrls {
   /**
    * @param platformUrl where Taskpool's own task list is reached from a browser: a process that starts directly
    *   and has no start form template gets a link to its start dialog there, so that Polyflow's "Start new…" menu,
-   *   which can only follow links, starts it too. Null: no such link.
+   *   which can only follow links, starts it too; a task without a form template gets a link to itself there.
+   *   Null: no such links.
    */
   constructor(
     private readonly templates: Record<string, Template>,
@@ -50,7 +51,11 @@ export class FormUrls {
     const source = task.sourceReference ?? {};
     // The source reference's fields under Polyflow's names, then the task's own (which win).
     const values = { processInstanceId: source.instanceId, processDefinitionId: source.definitionId, processDefinitionKey: source.definitionKey, executionId: source.executionId, ...task };
-    return this.resolve(task.applicationName ?? source.applicationName, "task", values);
+    const url = this.resolve(task.applicationName ?? source.applicationName, "task", values);
+    if (url !== null || this.platformUrl === null) return url;
+    // No form of its own: Taskpool's task list, showing this task, is where it is worked on (and Polyflow's
+    // contract wants every task to have a url).
+    return `${this.platformUrl}/?task=${encodeURIComponent(String(task.id))}&userId=${USER_ID_PLACEHOLDER}`;
   }
   process(definition: Record<string, any>): string | null {
     // A template addresses a start form: only a definition with one has a form to address.

@@ -13,7 +13,8 @@
 // - A process that starts through its start form opens the form from the start menu; one that starts directly
 //   opens the start dialog; one without a form address says why it cannot be started here.
 // - /?start=<application>/<processKey>&userId=<id> (the link a directly started process has, for task lists that
-//   can only follow links, like Polyflow's) signs in as that user and opens that process's start dialog.
+//   can only follow links, like Polyflow's) signs in as that user and opens that process's start dialog;
+//   /?task=<id>&userId=<id> (the link of a task without a form of its own) shows that task.
 
 const USER_KEY = "taskpool.user";
 const POLL_MS = 15_000;
@@ -1024,6 +1025,11 @@ async function init() {
   // A link may name the user and a process to start (see the top of this file).
   const link = new URLSearchParams(window.location.search);
   state.pendingStart = link.get("start");
+  const linkedTask = link.get("task");
+  if (linkedTask) {
+    tasks.filters = [`task.id=${linkedTask}`];
+    renderChips(tasks);
+  }
   const linked = link.get("userId") ?? link.get("user");
   const remembered = localStorage.getItem(USER_KEY);
   const first = [linked, remembered].find((id) => id && state.users.some((u) => u.id === id));

@@ -43,7 +43,7 @@ function sourceReference(instanceId: string) {
   return { type: "process", instanceId, executionId: instanceId, definitionId: "process_approve_request:1:contract", definitionKey: "process_approve_request", name: "Request Approval", applicationName: APP };
 }
 
-/** What the user of the test has: two tasks (one with every optional field, one with none), a data entry, a process to start. */
+/** What the user of the test has: three tasks (every optional field; none; one without a form), a data entry, two processes to start. */
 async function seed(command: (action: string, params: object) => Promise<unknown>, run: string) {
   await command("processDefinition.register", {
     processDefinitionId: "process_approve_request:1:contract",
@@ -103,9 +103,18 @@ async function seed(command: (action: string, params: object) => Promise<unknown
     createTime: "2026-11-30T09:00:02.000Z",
     candidateUsers: ["fozzy"],
   });
+  // From a source that is not an engine and has no forms (README: publishing tasks from elsewhere).
+  await command("task.create", {
+    id: `${run}-mail`,
+    sourceReference: { type: "generic", instanceId: `${run}-mail`, executionId: `${run}-mail`, definitionId: "inbox:1", definitionKey: "inbox", name: "Customer mail", applicationName: "mail-inbox" },
+    taskDefinitionKey: "answer-mail",
+    name: "Answer the customer",
+    createTime: "2026-11-30T09:00:03.000Z",
+    candidateGroups: ["muppetshow"],
+  });
 }
 
-function contract(platform: () => { baseUrl: string; run: string }) {
+function contract(platform: () => { baseUrl: string; run: string; port: number }) {
   let userId = "";
   const url = (path: string) => `${platform().baseUrl}${POLYFLOW_BASE_PATH}${path}`;
 
@@ -131,10 +140,10 @@ function contract(platform: () => { baseUrl: string; run: string }) {
     // The user logs in as Polyflow's client does: by an id from the user list.
     const users = (await (await fetch(url("/users"))).json()) as { id: string; username: string }[];
     userId = users.find((u) => u.username === "fozzy")!.id;
-    // The view has caught up with the seed once both tasks show.
+    // The view has caught up with the seed once all tasks show.
     await waitFor(async () => {
       const response = await fetch(url("/tasks"), { headers: { "X-Current-User-ID": userId } });
-      return response.ok && ((await response.json()) as unknown[]).length === 2;
+      return response.ok && ((await response.json()) as unknown[]).length === 3;
     }, 20_000, 100);
   });
 
@@ -193,7 +202,10 @@ function contract(platform: () => { baseUrl: string; run: string }) {
 
   it("the bare task answers null for what it lacks, and the full one carries Taskpool's additions beside the contract's fields", async () => {
     const body = (await (await fetch(url("/tasks?sort=%2Btask.createTime"), { headers: { "X-Current-User-ID": userId } })).json()) as { task: Record<string, unknown>; dataEntries: unknown[] }[];
-    const [full, bare] = body;
+    const [full, bare, mail] = body;
+    // A task without a form template links to itself in Taskpool's own list.
+    // (At PUBLIC_URL, by default http://localhost:<PORT>: 8081 here, the gateway's own port in the cluster.)
+    expect(mail!.task.url).toBe(`http://localhost:${platform().port}/?task=${platform().run}-mail&userId=%userId%`);
     expect(full!.task).toMatchObject({ applicationName: APP, taskDefinitionKey: "user_approve_request", url: `http://localhost:8080/forms/#/tasks/approve-request/${platform().run}-full?userId=%userId%` });
     expect(full!.dataEntries).toHaveLength(1);
     expect(bare!.task).toMatchObject({ name: null, description: null, dueDate: null, businessKey: null, processName: "Request Approval" });
@@ -222,7 +234,7 @@ describe("Polyflow's contract on the embedded platform", () => {
   });
   afterAll(() => broker?.stop());
 
-  contract(() => ({ baseUrl, run }));
+  contract(() => ({ baseUrl, run, port: 8081 }));
 
   // Starting from Polyflow's "Start new…" menu, which can only follow a process's url: the start form where the
   // process has one, else Taskpool's own start dialog, signed in as the user the link names.
@@ -250,6 +262,14 @@ describe("Polyflow's contract on the embedded platform", () => {
       expect(await page.textContent("#notice")).toContain("Start of “Quick note” requested");
       const stream = (await call(broker, "eventstore.readStream", { streamId: "processDefinition-process_quick_note:1:contract" })).events as { type: string; data: Record<string, unknown> }[];
       expect(stream.at(-1)).toMatchObject({ type: "ProcessStartRequested", data: { requestedBy: "fozzy", businessKey: "note-1" } });
+
+      // The link of a task without a form of its own shows that task, to the user it names.
+      const tasks = (await (await fetch(`${baseUrl}${POLYFLOW_BASE_PATH}/tasks`, { headers })).json()) as { task: { id: string; url: string } }[];
+      const mail = tasks.find((t) => t.task.id === `${run}-mail`)!;
+      await page.goto(`${baseUrl}/${new URL(mail.task.url.replace("%userId%", "fozzy")).search}`);
+      await page.waitForSelector(`tr[data-task-id="${run}-mail"]`);
+      expect(await page.locator("tr[data-task-id]").count()).toBe(1);
+      expect(await page.inputValue("#user")).toBe("fozzy");
       expect(problems).toEqual([]);
     } finally {
       await browser.close();
@@ -300,5 +320,5 @@ describe("Polyflow's contract on a cluster of processes over NATS, view on Ferre
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  contract(() => ({ baseUrl, run }));
+  contract(() => ({ baseUrl, run, port: Number(new URL(baseUrl).port) }));
 });

@@ -102,6 +102,8 @@ describe("the REST API's DTOs against the contract", () => {
     const dto = taskDto(task, urls);
     expect(dto.url).toBe("http://localhost:8080/forms/#/tasks/approve-request/t-1?userId=%userId%");
     expect(mismatches(schemas.Task, { ...dto, processName: "Request Approval" })).toEqual([]);
+    // No template for its application: the task in Taskpool's own list, which always gives it a url.
+    expect(taskDto({ ...task, sourceReference: { ...task.sourceReference, applicationName: "mail-inbox" } }, urls).url).toBe("http://localhost:8081/?task=t-1&userId=%userId%");
     const custom = new FormUrls({ other: { task: "https://forms.example/${processDefinitionKey}/${processInstanceId}/${id}?as=%userId%" } });
     expect(custom.task({ ...task, sourceReference: { ...task.sourceReference, applicationName: "other" } })).toBe("https://forms.example/process_approve_request/pi-1/t-1?as=%userId%");
     const entry = dataEntryDto(
