@@ -812,13 +812,20 @@ function compareEventIds(a: string, b: string): number {
   }
 }
 
-// Polyflow's contract base path: the REST route once more under POLYFLOW_BASE_PATH — the same aliases, the same
-// authentication, body parsers and rate limit settings, not a copy that could drift. (The rate limit counts per
-// route, i.e. per base path.)
+// Polyflow's contract base path: every alias of the REST route ("rest") also under POLYFLOW_BASE_PATH. One route,
+// not a copy: the same authentication, body parsers and rate limit (one count for both paths), and whatever treats
+// the route "rest" specially treats both paths alike. The route therefore sits at the root, with full paths.
 {
-  const routes = ApiService.settings!.routes as { name: string; path: string }[];
+  const routes = ApiService.settings!.routes as { name: string; path: string; aliases: Record<string, unknown> }[];
   const rest = routes.find((route) => route.name === "rest")!;
-  routes.splice(routes.indexOf(rest) + 1, 0, { ...rest, name: "polyflow", path: POLYFLOW_BASE_PATH });
+  const aliases: Record<string, unknown> = {};
+  for (const [key, target] of Object.entries(rest.aliases)) {
+    const [method, path] = key.split(" ") as [string, string];
+    aliases[`${method} ${rest.path}${path}`] = target;
+    aliases[`${method} ${POLYFLOW_BASE_PATH}${path}`] = target;
+  }
+  rest.aliases = aliases;
+  rest.path = "/";
 }
 
 export default ApiService;
