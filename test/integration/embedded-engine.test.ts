@@ -268,7 +268,8 @@ describe("engine connector over the embedded engine (in process, polling on sync
       ...commandServices,
       createEngineConnector({
         env: {},
-        settings: { applicationName, pgliteDir: "memory", autoPoll: false, overlapMs: 5000, reconcileIntervalMs: 0 },
+        // This process is started from the pool below too: its start form is configured optional.
+        settings: { applicationName, pgliteDir: "memory", autoPoll: false, overlapMs: 5000, reconcileIntervalMs: 0, directStartKeys: [key] },
         adapter: engine.adapter,
         processor: { pollIntervalMs: 200, leaseMs: 2000 },
       }),
@@ -296,6 +297,7 @@ describe("engine connector over the embedded engine (in process, polling on sync
           processVersionTag: "v1",
           processDescription: "Approves a request.",
           formKey: "start-approval",
+          startsThroughForm: false,
           startableFromTasklist: true,
           candidateStarterUsers: ["kermit"],
           candidateStarterGroups: ["avengers", "muppetshow"],
@@ -404,6 +406,26 @@ describe("engine connector over the embedded engine (in process, polling on sync
     await sync();
     expect((await events(`task-${approve.id}`))[0].data).toMatchObject({ businessKey: "BK-7", payload: { requestId: "R-7", taskpoolRequestId: requestId } });
     expect(await engine.adapter.findInstancesByVariable("taskpoolRequestId", requestId)).toHaveLength(1);
+  });
+
+  it("reports a start the engine refuses as ProcessStartRefused, naming the requester and the engine's reason", async () => {
+    // A definition the pool knows but the engine does not (undeployed meanwhile, say): the engine refuses.
+    const processDefinitionId = `${key}:99:gone`;
+    await call(broker, "processDefinition.register", {
+      processDefinitionId,
+      processDefinitionKey: key,
+      processDefinitionVersion: 99,
+      applicationName,
+      processName: "Embedded approval",
+      startableFromTasklist: true,
+      candidateStarterGroups: ["muppetshow"],
+    });
+    const requestId = unique("request");
+    await call(broker, "processDefinition.requestStart", { processDefinitionId, requestedBy: "piggy", requestId, variables: {} });
+    await waitForTypes(`processDefinition-${processDefinitionId}`, ["ProcessDefinitionRegistered", "ProcessStartRequested", "ProcessStartRefused"]);
+    const refused = (await events(`processDefinition-${processDefinitionId}`))[2];
+    expect(refused.data).toEqual({ processDefinitionId, processDefinitionKey: key, applicationName, requestId, requestedBy: "piggy", reason: "the process definition does not exist" });
+    expect(await call(broker, "processDefinition.startRequest", { processDefinitionId, requestId })).toMatchObject({ requestedBy: "piggy", status: "refused", reason: "the process definition does not exist" });
   });
 
   it("changes nothing on a full reconciliation when everything is in step", async () => {
