@@ -240,7 +240,7 @@ class PostgresViewCollection<D extends Doc> implements ViewCollection<D> {
     const docs = await this.find(filter, options);
     // A short first page is its own total; otherwise the database counts.
     const skip = options.skip ?? 0;
-    const total = docs.length > 0 && docs.length < (options.limit ?? Infinity) ? skip + docs.length : await this.count(filter);
+    const total = options.knownTotal ?? (docs.length > 0 && docs.length < (options.limit ?? Infinity) ? skip + docs.length : await this.count(filter));
     return { docs, total };
   }
 

@@ -14,6 +14,8 @@ export interface FindOptions {
   limit?: number;
   /** Top-level fields to return (all when absent). */
   fields?: string[];
+  /** page(): the total is known already (counted for the same filter and view state); do not count again. */
+  knownTotal?: number;
 }
 
 export interface IndexSpec {
@@ -91,7 +93,7 @@ class MongoViewCollection<D extends Doc> implements ViewCollection<D> {
   }
 
   async page(filter: Filter, options: FindOptions): Promise<{ docs: D[]; total: number }> {
-    const [docs, total] = await Promise.all([this.find(filter, options), this.count(filter)]);
+    const [docs, total] = await Promise.all([this.find(filter, options), options.knownTotal ?? this.count(filter)]);
     return { docs, total };
   }
 
