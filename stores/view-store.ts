@@ -1,7 +1,7 @@
 // The view's storage: MongoDB through the official driver, or an embedded store that keeps documents in memory
 // and evaluates the very same MongoDB filter and sort documents with mingo. The view service talks only to this
 // interface, so both answer every query alike; only scale differs.
-import { MongoClient, type Collection, type Db } from "mongodb";
+import type { Collection, Db, MongoClient } from "mongodb";
 import { Query } from "mingo";
 import type { SortSpec } from "../domain/view/filters.ts";
 
@@ -121,6 +121,8 @@ export class MongoViewStore implements ViewStore {
   /** Connects to `url`; the database is the URL's path, or `database` when given. */
   static async connect(url: string, database?: string): Promise<MongoViewStore> {
     // A hung server must surface as an error (and a retried batch), not as a view that silently stops.
+    // Loaded only where a MongoDB view is used: the driver is a sizeable part of a node's memory otherwise.
+    const { MongoClient } = await import("mongodb");
     const client = new MongoClient(url, { serverSelectionTimeoutMS: 10_000, socketTimeoutMS: 120_000, retryWrites: false });
     await client.connect();
     const db = client.db(database ?? (new URL(url).pathname.replace(/^\//, "") || "taskpool"));
