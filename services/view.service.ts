@@ -736,7 +736,9 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
       const started = Date.now();
       let token = START_TOKEN;
       const apply = async (events: RecordedEvent[]) => {
-        await this.applyEvents(events, generation);
+        // One transaction per batch where the store has them: one commit instead of one per statement.
+        if (this.store.atomically) await this.store.atomically(() => this.applyEvents(events, generation));
+        else await this.applyEvents(events, generation);
         token = events[events.length - 1]!.token;
         state.eventsApplied += events.length;
         state.globalPosition = events[events.length - 1]!.globalPosition;
