@@ -764,6 +764,11 @@ export function visibleCounts(pop: Population, tasks: number, seed: number): { m
   return { median: percentile(sorted, 0.5), min: sorted[0] ?? 0, max: sorted[sorted.length - 1] ?? 0 };
 }
 
+// Not awaited at the top level: main() imports bench/view-sql.ts, which imports this module, and that import can
+// only complete once this module has finished evaluating.
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  await main();
+  main().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
 }
