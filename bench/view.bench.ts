@@ -1,6 +1,11 @@
 // View benchmark (npm run bench:view): the `view` service on a realistic task list, next to the same work done
 // straight through the store's own client in the same run.
 //
+// BENCH_STORES selects the stores: postgres and pglite (the default: the PostgreSQL view on the server at
+// BENCH_TASKS, default 100,000, and the embedded PGlite view next to the memory store at 20,000) run in
+// bench/view-sql.ts, described there; mongo and embedded (FerretDB and the memory store, with TaskCreated only, at
+// BENCH_TASKS default 5,000) run below as before.
+//
 //   1. Seed: N TaskCreated events (one stream per task) written into a fresh event-store schema on the local
 //      PostgreSQL through the store's own `append_to_streams` function, a few hundred appends per call.
 //   2. For each view store — MongoDB (FerretDB, a fresh database) and the embedded store (mingo in memory):
@@ -16,7 +21,7 @@
 //      store, structuredClone into a Map (what its write does).
 //
 // Environment: BENCH_TASKS (default 5000, see DEFAULT_NOTE), BENCH_USERS (1000), BENCH_GROUPS (100),
-// BENCH_QUERIES (per store and client, default 30), BENCH_STORES ("mongo,embedded"), BENCH_SEED (1),
+// BENCH_QUERIES (per store and client, default 30), BENCH_STORES (mongo and/or embedded here), BENCH_SEED (1),
 // BENCH_DATABASE_URL / BENCH_MONGO_URL (default: TEST_* or `scripts/services.sh env`). Everything written goes
 // into a fresh schema / database, dropped at the end.
 //
