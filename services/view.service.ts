@@ -761,7 +761,10 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
         // Between two live batches: catch up the rest, then switch; the live processor continues from there.
         await this.runBetweenBatches(async () => {
           await drain();
+          // The switch itself is the new generation in the view's meta (stored even when the token did not move:
+          // a node that starts later must read generation N+1, never the old one that is about to be dropped).
           this.meta = { ...this.meta, _id: "view", generation, token, globalPosition: state.globalPosition };
+          await this.store.setMeta(this.meta);
           await this.moveProcessorToken(token, state.globalPosition);
         });
         state.status = "done";

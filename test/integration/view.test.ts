@@ -342,6 +342,9 @@ describe.each(VIEWS)("replay on %s", (view) => {
     expect(done.eventsApplied).toBeGreaterThan(50);
     expect(done.eventsPerSecond).toBeGreaterThan(0);
     expect((await call(broker, `${view}.position`)).generation).toBe(generation + 1);
+    // What a node starting now reads: the stored meta names the new generation, even with no event since.
+    const stored = await (broker.getLocalService(view) as unknown as { store: { getMeta(id: string): Promise<{ generation: number } | null> } }).store.getMeta("view");
+    expect(stored?.generation).toBe(generation + 1);
 
     const after = await Promise.all(queries.map(([query, params]) => q(view, query, params)));
     expect(after).toEqual(before);
