@@ -352,8 +352,8 @@ export async function sqlViewBench(stores: string[]): Promise<void> {
       const generation = ((await broker.call("view.position")) as { generation: number }).generation;
       const tables = { tasks: `tasks_g${generation}`, dataEntries: `data_entries_g${generation}` };
       const sizes = (await client.query(
-        `SELECT relname, pg_size_pretty(pg_total_relation_size(oid)) AS total, pg_size_pretty(pg_relation_size(oid)) AS heap FROM pg_class WHERE relname = ANY($1) ORDER BY relname`,
-        [[tables.tasks, tables.dataEntries]],
+        `SELECT relname, pg_size_pretty(pg_total_relation_size(oid)) AS total, pg_size_pretty(pg_relation_size(oid)) AS heap FROM pg_class WHERE oid IN (to_regclass($1), to_regclass($2)) ORDER BY relname`,
+        [`"${tables.tasks}"`, `"${tables.dataEntries}"`],
       )).rows as { relname: string; total: string; heap: string }[];
       figures.push(`postgres: table sizes ${sizes.map((s) => `${s.relname} ${s.total} (heap ${s.heap})`).join(", ")}`);
 
