@@ -257,10 +257,21 @@ function withoutInput(data: unknown): unknown {
  * body-parser (http-errors with `status` and `expose`) become 400 / 413 / 415 with fixed messages.
  */
 export function errorResponse(err: unknown): { status: number; body: ErrorBody } {
-  const e = (err ?? {}) as { name?: string; type?: string; code?: number; status?: number; expose?: boolean; message?: string; data?: unknown };
-  if (typeof e.status === "number" && e.expose === true && e.status >= 400 && e.status < 500 && typeof e.code !== "number") {
-    if (e.status === 413) return { status: 413, body: { type: "PAYLOAD_TOO_LARGE", message: "The request body is too large" } };
-    if (e.status === 415) return { status: 415, body: { type: "UNSUPPORTED_MEDIA_TYPE", message: "Unsupported content type or content encoding" } };
+  const e = (err ?? {}) as { name?: string; type?: string; code?: number | string; status?: number; expose?: boolean; message?: string; data?: unknown };
+  // body-parser's errors (http-errors with `status`), also as moleculer-web passes them on: a MoleculerError with
+  // body-parser's `type` (entity.parse.failed, encoding.unsupported, …) or zlib's code (Z_DATA_ERROR) for a body
+  // that is not in its Content-Encoding.
+  const bodyParserStatus =
+    typeof e.status === "number" && e.expose === true && typeof e.code !== "number"
+      ? e.status
+      : typeof e.type === "string" && /^(entity|encoding|charset|request|stream)\./.test(e.type)
+        ? typeof e.code === "number" ? e.code : 400
+        : typeof e.code === "string" && e.code.startsWith("Z_")
+          ? 400
+          : null;
+  if (bodyParserStatus !== null && bodyParserStatus >= 400 && bodyParserStatus < 500) {
+    if (bodyParserStatus === 413) return { status: 413, body: { type: "PAYLOAD_TOO_LARGE", message: "The request body is too large" } };
+    if (bodyParserStatus === 415) return { status: 415, body: { type: "UNSUPPORTED_MEDIA_TYPE", message: "Unsupported content type or content encoding" } };
     return { status: 400, body: { type: "BAD_REQUEST", message: "The request body could not be read (bad JSON, or not in its Content-Encoding)", data: [{ field: "body", message: "unreadable" }] } };
   }
   const byCode: Record<number, string> = { 400: "BAD_REQUEST", 401: ErrorTypes.UNAUTHORIZED, 403: ErrorTypes.FORBIDDEN, 404: ErrorTypes.NOT_FOUND, 405: "METHOD_NOT_ALLOWED", 409: ErrorTypes.CONFLICT, 415: "UNSUPPORTED_MEDIA_TYPE", 429: "RATE_LIMIT_EXCEEDED" };

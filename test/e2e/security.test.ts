@@ -106,7 +106,7 @@ describe("issue 13 in production mode (JWT key configured, header authentication
         createApprovalConnector({ env: {}, settings: { engineUrl: null, pgliteDir: "memory", pollIntervalMs: 300, reconcileIntervalMs: 0 }, processor: { pollIntervalMs: 100 } }),
       );
     }
-    broker = await startBroker(services, { metrics: { enabled: true, reporter: [new TaskpoolPrometheusReporter({ port: 0 }) as never] } } as never);
+    broker = await startBroker(services, { metrics: { enabled: true, collectProcessMetrics: true, reporter: [new TaskpoolPrometheusReporter({ port: 0 }) as never] } } as never);
     base = `http://127.0.0.1:${(broker.getLocalService("api") as any).server.address().port}`;
     if (embeddedAvailable) app = `http://127.0.0.1:${((await call(broker, "approval.status")) as { port: number }).port}`;
     await call(broker, "task.create", {
@@ -283,7 +283,7 @@ describe("issue 13 in production mode (JWT key configured, header authentication
     if (embeddedAvailable) {
       for (const path of ["/forms/", "/swagger-ui/", "/api/openapi.json"]) expect((await fetch(`${app}${path}`)).headers.get("content-security-policy"), path).toContain("frame-ancestors");
     }
-    const long = "x".repeat(8000);
+    const long = "x".repeat(3000);
     const refused = await fetch(`${base}/api/tasks`, { headers: bearer(`${long}.${long}.${long}`) });
     expect(refused.status).toBe(401);
     expect(await refused.text()).not.toContain(long);
@@ -318,7 +318,7 @@ describe("issue 13: rate limit and demo mode", () => {
 
   beforeAll(async () => {
     broker = await startBroker([{ ...ApiService, settings: { ...ApiService.settings, port: 0, ip: "127.0.0.1", securityEnv: { RATE_LIMIT: "5", AUTH_HEADER_ENABLED: "true" } } }], {
-      metrics: { enabled: true, reporter: [new TaskpoolPrometheusReporter({ port: 0 }) as never] },
+      metrics: { enabled: true, collectProcessMetrics: true, reporter: [new TaskpoolPrometheusReporter({ port: 0 }) as never] },
     } as never);
     base = `http://127.0.0.1:${(broker.getLocalService("api") as any).server.address().port}`;
   });
