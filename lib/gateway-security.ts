@@ -189,9 +189,9 @@ export class Authenticator {
       // jose's overloads differ by key kind; both verify the same way.
       ({ payload } = typeof key === "function" ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options));
     } catch (err) {
-      // jose's codes name the failed check (expired, signature, claim) without repeating the token.
-      const code = (err as { code?: string }).code ?? "ERR_JWT_INVALID";
-      throw unauthorized(`Invalid token (${code})`);
+      // jose's messages name the failed check ("exp" claim timestamp check failed, signature verification
+      // failed, …) without repeating the token or a claim's value.
+      throw unauthorized(`Invalid token: ${(err as Error).message}`.slice(0, 200));
     }
     const now = Math.floor(Date.now() / 1000);
     const exp = payload.exp!;
@@ -242,13 +242,21 @@ export interface ErrorBody {
   data?: unknown;
 }
 
-/** Field problems without the rejected value (`actual`): an error never echoes input back. */
+/** Longest rejected value an error names (the task list marks a refused filter chip by it). */
+const MAX_ACTUAL = 120;
+
+/**
+ * Field problems without the rejected value (`actual`), except a short single-line string — a refused filter or
+ * sort the task list marks by it. Objects, long strings and anything with control characters are never echoed.
+ */
 function withoutInput(data: unknown): unknown {
   if (!Array.isArray(data)) return data;
   return data.map((item) => {
     if (typeof item !== "object" || item === null) return item;
-    const { nodeID: _n, action: _a, actual: _actual, ...rest } = item as Record<string, unknown>;
-    return rest;
+    const { nodeID: _n, action: _a, actual, ...rest } = item as Record<string, unknown>;
+    // eslint-disable-next-line no-control-regex -- control characters are what is refused here
+    const echoable = typeof actual === "string" && actual.length <= MAX_ACTUAL && !/[\u0000-\u001f\u007f]/.test(actual) && actual.isWellFormed();
+    return echoable ? { ...rest, actual } : rest;
   });
 }
 

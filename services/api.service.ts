@@ -64,7 +64,8 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 
 // The filter and sort grammar of docs/filters.md, as the OpenAPI document states it (so generated examples are
 // meaningful); domain/view/filters.ts remains the full check (known fields, typed values).
-const FILTER_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.:-]*(\[\]|=|%|<|>)[^\u0000]*$/;
+// The value after the operator is free text: the pattern ends there.
+const FILTER_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.:-]*(\[\]|=|%|<|>)/;
 const SORT_PATTERN = /^[+-]?[A-Za-z0-9_][A-Za-z0-9_.:-]*$/;
 
 const taskId = { type: "object", props: { id: { type: "string", min: 1, max: 300 } } };
