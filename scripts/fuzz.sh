@@ -10,17 +10,17 @@
 #   SCHEMATHESIS_VERSION  pinned version from PyPI (default below); installed by pip into a venv under the cache
 #   TASKPOOL_CACHE        cache directory (default ~/.cache/taskpool)
 #   FUZZ_PORT, FUZZ_APP_PORT   ports of the platform and the application (default 18581, 18580)
-#   FUZZ_MAX_EXAMPLES     examples per operation and phase (default 60)
+#   FUZZ_MAX_EXAMPLES     examples per operation and phase (default 200)
 #   FUZZ_MIN_CASES        cases a document must at least get (default 2000)
 set -euo pipefail
 
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.1.4}"
+SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
 CACHE="${TASKPOOL_CACHE:-$HOME/.cache/taskpool}"
 VENV="$CACHE/fuzz-venv-$SCHEMATHESIS_VERSION"
 PORT="${FUZZ_PORT:-18581}"
 APP_PORT="${FUZZ_APP_PORT:-18580}"
-MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-60}"
+MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-200}"
 MIN_CASES="${FUZZ_MIN_CASES:-2000}"
 
 if [ ! -x "$VENV/bin/schemathesis" ]; then
@@ -45,11 +45,11 @@ echo "== embedded platform on 127.0.0.1:$PORT (application :$APP_PORT), data in 
 # reach; no cluster, no external database: everything embedded, nothing shared with other runs.
 (
   cd "$REPO_DIR"
-  env -u DATABASE_URL -u MONGO_URL -u TRANSPORTER -u ENGINE_URL -u JWT_SECRET -u JWT_PUBLIC_KEY -u JWT_PUBLIC_KEY_FILE -u JWT_JWKS_URL \
+  exec env -u DATABASE_URL -u MONGO_URL -u TRANSPORTER -u ENGINE_URL -u JWT_SECRET -u JWT_PUBLIC_KEY -u JWT_PUBLIC_KEY_FILE -u JWT_JWKS_URL \
     HOST=127.0.0.1 PORT="$PORT" APP_PORT="$APP_PORT" DATA_DIR="$WORK/data" NODE_ID="fuzz-$$" \
     AUTH_HEADER_ENABLED=true RATE_LIMIT=100000000 LOG_LEVEL="${FUZZ_LOG_LEVEL:-warn}" \
     TASKLIST_URL="http://127.0.0.1:$PORT/" \
-    exec node --import tsx server.ts
+    node --import tsx server.ts
 ) > "$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 
@@ -74,7 +74,7 @@ fuzz() {
     --header "X-Current-User-ID: kermit" \
     --checks not_a_server_error,response_schema_conformance \
     --mode all --phases examples,coverage,fuzzing --max-examples "$MAX_EXAMPLES" \
-    --continue-on-failure --request-timeout 20 --workers 2 --seed 13 --no-color \
+    --continue-on-failure --wait-for-schema 120 --request-timeout 60 --workers 2 --seed 13 --no-color \
     --suppress-health-check all --warnings off "$@" 2>&1 | tee "$out"
   local status=${PIPESTATUS[0]}
   set -e
