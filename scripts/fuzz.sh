@@ -92,6 +92,8 @@ fuzz() {
   fi
 }
 
+# Schemathesis keeps a cache (.schemathesis/) in its working directory: not in the repository.
+cd "$WORK"
 # The event stream never ends by design: it is not a request/response operation a fuzzer can wait for.
 fuzz platform "http://127.0.0.1:$PORT" --max-examples "$MAX_EXAMPLES" --exclude-path /api/events
 fuzz application "http://127.0.0.1:$APP_PORT" --max-examples "$APP_MAX_EXAMPLES"
