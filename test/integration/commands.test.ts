@@ -257,7 +257,15 @@ describe("10,000 mixed commands for 1,000 tasks from a client node over NATS", (
     expect(tasks.reduce((n, t) => n + t.plan.length, 0)).toBe(10_000);
 
     let resent = 0;
-    const send = async (planned: PlannedCommand, commandId: string) => call(client!, planned.action, { ...planned.params, commandId });
+    const send = async (planned: PlannedCommand, commandId: string) => {
+      try {
+        return await call(client!, planned.action, { ...planned.params, commandId });
+      } catch (err: any) {
+        // Claims are respected (issue 13): a user's intent on a task someone else holds is refused, nothing appended.
+        if (err.type === "CONFLICT" && err.data?.assignee) return { version: "refused" };
+        throw err;
+      }
+    };
     // 64 tasks in flight; the commands of one task in order; one in ten sent twice (a client retry after a
     // lost answer), once concurrently and once after the first answer.
     let cursor = 0;
