@@ -14,6 +14,10 @@ export default tseslint.config(
     },
   },
   {
+    files: ["lib/**/*.mjs"],
+    languageOptions: { globals: { process: "readonly", globalThis: "readonly" } },
+  },
+  {
     files: ["public/**/*.js"],
     languageOptions: { globals: { window: "readonly", document: "readonly", fetch: "readonly", EventSource: "readonly", console: "readonly", localStorage: "readonly", URLSearchParams: "readonly", setTimeout: "readonly", setInterval: "readonly", clearInterval: "readonly", clearTimeout: "readonly", Node: "readonly", CSS: "readonly", MessageEvent: "readonly", MutationObserver: "readonly" } },
   },

@@ -41,6 +41,8 @@ export function brokerConfig(env: Environment = readEnvironment()): BrokerOption
     heartbeatInterval: 5,
     heartbeatTimeout: 15,
     registry: { strategy: LocalFirstStrategy, preferLocal: false },
+    // Services waiting for a dependency look again every 100 ms (Moleculer's 1 s cost the embedded start a second).
+    dependencyInterval: 100,
     tracking: { enabled: true, shutdownTimeout: 10_000 },
     validator: true,
     metrics: {

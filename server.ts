@@ -1,45 +1,96 @@
 // Starts one Taskpool node: the broker from moleculer.config.ts with the services named in SERVICES (all of
-// them when unset: the embedded platform). Stops cleanly on SIGINT/SIGTERM and exits 0.
+// them when unset: the embedded platform).
+//
+// SIGINT or SIGTERM at any moment ends the node with exit code 0: during start-up no service that has not begun
+// starting starts any more (lib/lifecycle.ts), the ones under way finish, then everything stops; a second
+// signal exits at once. A configuration error exits 1 with one line naming the variable.
 import { ServiceBroker } from "moleculer";
 import { brokerConfig } from "./moleculer.config.ts";
-import { readEnvironment } from "./lib/env.ts";
+import { readEnvironment, type Environment } from "./lib/env.ts";
 import { loadServices } from "./services/index.ts";
+import { NodeLifecycle } from "./lib/lifecycle.ts";
+import { checkEmbeddedLayout } from "./stores/database.ts";
 
-const env = readEnvironment();
-const broker = new ServiceBroker(brokerConfig(env));
-const services = await loadServices(broker, env.services);
+/** How long a stop may take before the node exits anyway, naming what still holds it. */
+const STOP_DEADLINE_MS = 4500;
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  broker.logger.info(`${signal} received, stopping node ${broker.nodeID}`);
-  try {
-    await broker.stop();
-  } catch (err) {
-    console.error("Stop failed", err);
-    process.exit(1);
-  }
-  // Exit by draining the event loop, not by process.exit: a handle left open by a service would keep the
-  // process alive, so the watchdog names it and fails instead of hiding it.
-  process.exitCode = 0;
-  setTimeout(() => {
-    console.error(`Node did not exit after stopping; open handles: ${process.getActiveResourcesInfo().join(", ")}`);
-    process.exit(1);
-  }, 10_000).unref();
-}
-process.on("SIGINT", () => void shutdown("SIGINT"));
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-
+let env: Environment;
 try {
-  await broker.start();
+  env = readEnvironment();
+  if (!env.databaseUrl) checkEmbeddedLayout(env.dataDir);
 } catch (err) {
-  broker.logger.fatal("Start failed", err);
-  await broker.stop().catch(() => undefined);
+  console.error(`Taskpool cannot start: ${(err as Error).message}`);
   process.exit(1);
 }
-broker.logger.info(
-  `Taskpool node ${broker.nodeID} started (${env.services ? "services: " + services.join(", ") : "embedded platform"}; ` +
-    `transporter: ${env.transporter ?? "none"}; event store: ${env.databaseUrl ? "PostgreSQL" : "PGlite in " + env.dataDir}; ` +
-    `view: ${env.mongoUrl ? "MongoDB" : "embedded"})`,
-);
+
+const lifecycle = new NodeLifecycle();
+let broker: ServiceBroker | null = null;
+
+function log(message: string): void {
+  if (broker) broker.logger.info(message);
+  else console.log(message);
+}
+
+async function stop(signal: string): Promise<void> {
+  log(`${signal} received, stopping${broker ? ` node ${broker.nodeID}` : ""}`);
+  setTimeout(() => {
+    console.error(`Taskpool node did not stop within ${STOP_DEADLINE_MS} ms; still open: ${process.getActiveResourcesInfo().join(", ")}`);
+    process.exit(0);
+  }, STOP_DEADLINE_MS).unref();
+  // Services already starting finish (the others no longer start), then all of them stop.
+  await lifecycle.settled();
+  try {
+    await broker?.stop();
+  } catch (err) {
+    console.error(`Stop failed: ${(err as Error).message}`);
+  }
+  // Everything is closed; a timer a library left behind must not hold the process (nor an unfinished start).
+  process.exit(0);
+}
+
+function onSignal(signal: string): void {
+  if (lifecycle.stopping) {
+    console.error(`${signal} received again: exiting at once`);
+    process.exit(130);
+  }
+  lifecycle.stopping = true;
+  void stop(signal);
+}
+// lib/early-signals.mjs holds the handlers from the first moment (and any signal that came while loading);
+// without it (plain `node --import tsx server.ts`), the handlers are installed here.
+const signals = (globalThis as { taskpoolSignals?: { pending: string | null; dispatch: ((signal: string) => void) | null } }).taskpoolSignals;
+if (signals) {
+  signals.dispatch = onSignal;
+  if (signals.pending) onSignal(signals.pending);
+} else {
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+}
+
+broker = new ServiceBroker(brokerConfig(env));
+let services: string[] = [];
+try {
+  services = await loadServices(broker, env.services, lifecycle);
+} catch (err) {
+  console.error(`Taskpool cannot start: ${(err as Error).message}`);
+  process.exit(1);
+}
+
+if (!lifecycle.stopping) {
+  try {
+    await broker.start();
+  } catch (err) {
+    if (!lifecycle.stopping) {
+      broker.logger.fatal(`Start failed: ${(err as Error).message}`);
+      await broker.stop().catch(() => undefined);
+      process.exit(1);
+    }
+  }
+  if (!lifecycle.stopping) {
+    broker.logger.info(
+      `Taskpool node ${broker.nodeID} started (${env.services ? "services: " + services.join(", ") : "embedded platform"}; ` +
+        `transporter: ${env.transporter ?? "none"}; event store: ${env.databaseUrl ? "PostgreSQL" : "PGlite in " + env.dataDir}; ` +
+        `view: ${env.viewStore ?? (env.mongoUrl ? "mongo" : "postgres")})`,
+    );
+  }
+}

@@ -45,8 +45,10 @@ const dataEntryVersions = {
 } as const satisfies Record<DataEntryEvent["type"], number>;
 
 const processDefinitionVersions = {
-  ProcessDefinitionRegistered: 1,
+  // 2: startsThroughForm (upcaster in domain/upcasters.ts).
+  ProcessDefinitionRegistered: 2,
   ProcessStartRequested: 1,
+  ProcessStartRefused: 1,
 } as const satisfies Record<ProcessDefinitionEvent["type"], number>;
 
 const processInstanceVersions = {

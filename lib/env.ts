@@ -12,6 +12,9 @@ export interface Environment {
   requestTimeoutMs: number;
   databaseUrl: string | null;
   mongoUrl: string | null;
+  /** VIEW_STORE; null: mongo with MONGO_URL, else postgres. */
+  viewStore: "postgres" | "mongo" | "memory" | null;
+  viewDatabaseUrl: string | null;
   dataDir: string;
   port: number;
   appPort: number;
@@ -34,6 +37,16 @@ function optional(raw: string | undefined): string | null {
   return raw === undefined || raw.trim() === "" ? null : raw.trim();
 }
 
+const VIEW_STORES = ["postgres", "mongo", "memory"] as const;
+
+function viewStore(raw: string | undefined): Environment["viewStore"] {
+  const value = optional(raw)?.toLowerCase() ?? null;
+  if (value !== null && !(VIEW_STORES as readonly string[]).includes(value)) {
+    throw new Error(`Environment variable VIEW_STORE must be one of ${VIEW_STORES.join(", ")}, got "${raw}"`);
+  }
+  return value as Environment["viewStore"];
+}
+
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
   const logLevel = (optional(env.LOG_LEVEL) ?? "info").toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
@@ -49,6 +62,8 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     requestTimeoutMs: integer("REQUEST_TIMEOUT", env.REQUEST_TIMEOUT, 10_000) || 10_000,
     databaseUrl: optional(env.DATABASE_URL),
     mongoUrl: optional(env.MONGO_URL),
+    viewStore: viewStore(env.VIEW_STORE),
+    viewDatabaseUrl: optional(env.VIEW_DATABASE_URL),
     dataDir: resolve(optional(env.DATA_DIR) ?? "./data"),
     port: integer("PORT", env.PORT, 8081),
     appPort: integer("APP_PORT", env.APP_PORT, 8080),

@@ -1,23 +1,44 @@
 // What the REST API returns: the DTOs of Polyflow's example task-list API (polyflow.md §5.2), so that its clients
-// work unchanged, plus a few fields of ours (applicationName, taskDefinitionKey, lastRefusal). Form URLs come
-// from templates per application (FORM_URLS), as Polyflow's form URL resolver does.
+// work unchanged, plus a few fields of ours (applicationName, taskDefinitionKey, lastRefusal, startsThroughForm).
+// Form URLs come from templates per application (FORM_URLS), as Polyflow's form URL resolver does.
+//
+// Placeholders, as in Polyflow's templates:
+// - `${attribute}` is filled here from the task, process definition or data entry (id, formKey, entryType,
+//   entryId, processDefinitionKey, …; for a task also the fields of its source reference, e.g.
+//   processInstanceId);
+// - `%userId%` is left for the client, which fills in the id of the user it acts for (Polyflow's task list does
+//   so on click; Taskpool's does the same): the form application then knows who is working on it.
 
 type Template = { task?: string; process?: string; dataEntry?: string };
 
-export class FormUrls {
-  constructor(private readonly templates: Record<string, Template>) {}
+/** The placeholder clients replace with the acting user's id. */
+export const USER_ID_PLACEHOLDER = "%userId%";
 
-  static fromEnvironment(raw = process.env.FORM_URLS, appPort = process.env.APP_PORT ?? "8080"): FormUrls {
+export class FormUrls {
+  /**
+   * @param platformUrl where Taskpool's own task list is reached from a browser: a process that starts directly
+   *   and has no start form template gets a link to its start dialog there, so that Polyflow's "Start new…" menu,
+   *   which can only follow links, starts it too; a task without a form template gets a link to itself there.
+   *   Null: no such links.
+   */
+  constructor(
+    private readonly templates: Record<string, Template>,
+    private readonly platformUrl: string | null = null,
+  ) {}
+
+  static fromEnvironment(raw = process.env.FORM_URLS, appPort = process.env.APP_PORT ?? "8080", platformUrl = process.env.PUBLIC_URL ?? `http://localhost:${process.env.PORT ?? "8081"}`): FormUrls {
     const defaults: Record<string, Template> = {
+      // The forms take the user from ?userId= (apps/approval/forms/forms.js), as Polyflow's example forms do.
       "example-process-approval": {
-        task: `http://localhost:${appPort}/forms/#/tasks/\${formKey}/\${id}`,
-        process: `http://localhost:${appPort}/forms/#/start`,
-        dataEntry: `http://localhost:${appPort}/forms/#/approval-request/\${entryId}`,
+        task: `http://localhost:${appPort}/forms/#/tasks/\${formKey}/\${id}?userId=${USER_ID_PLACEHOLDER}`,
+        process: `http://localhost:${appPort}/forms/#/start?userId=${USER_ID_PLACEHOLDER}`,
+        dataEntry: `http://localhost:${appPort}/forms/#/approval-request/\${entryId}?userId=${USER_ID_PLACEHOLDER}`,
       },
     };
-    if (!raw) return new FormUrls(defaults);
+    const base = platformUrl.replace(/\/+$/, "");
+    if (!raw) return new FormUrls(defaults, base);
     const parsed = JSON.parse(raw) as Record<string, Template>;
-    return new FormUrls({ ...defaults, ...parsed });
+    return new FormUrls({ ...defaults, ...parsed }, base);
   }
 
   private resolve(application: string, kind: keyof Template, values: Record<string, unknown>): string | null {
@@ -27,10 +48,22 @@ export class FormUrls {
   }
 
   task(task: Record<string, any>): string | null {
-    return this.resolve(task.applicationName ?? task.sourceReference?.applicationName, "task", task);
+    const source = task.sourceReference ?? {};
+    // The source reference's fields under Polyflow's names, then the task's own (which win).
+    const values = { processInstanceId: source.instanceId, processDefinitionId: source.definitionId, processDefinitionKey: source.definitionKey, executionId: source.executionId, ...task };
+    const url = this.resolve(task.applicationName ?? source.applicationName, "task", values);
+    if (url !== null || this.platformUrl === null) return url;
+    // No form of its own: Taskpool's task list, showing this task, is where it is worked on (and Polyflow's
+    // contract wants every task to have a url).
+    return `${this.platformUrl}/?task=${encodeURIComponent(String(task.id))}&userId=${USER_ID_PLACEHOLDER}`;
   }
   process(definition: Record<string, any>): string | null {
-    return this.resolve(definition.applicationName, "process", definition);
+    // A template addresses a start form: only a definition with one has a form to address.
+    const hasForm = typeof definition.formKey === "string" && definition.formKey !== "";
+    const url = hasForm ? this.resolve(definition.applicationName, "process", definition) : null;
+    if (url !== null || this.platformUrl === null || startsThroughForm(definition)) return url;
+    const process = `${encodeURIComponent(definition.applicationName)}/${encodeURIComponent(definition.processDefinitionKey)}`;
+    return `${this.platformUrl}/?start=${process}&userId=${USER_ID_PLACEHOLDER}`;
   }
   dataEntry(entry: Record<string, any>): string | null {
     return this.resolve(entry.applicationName, "dataEntry", entry);
@@ -90,7 +123,8 @@ export function processDto(definition: Record<string, any>, urls: FormUrls) {
   return {
     definitionId: definition.processDefinitionId,
     definitionKey: definition.processDefinitionKey,
-    definitionVersion: definition.processDefinitionVersion,
+    // A string in Polyflow's contract (the engine's version number, as text).
+    definitionVersion: definition.processDefinitionVersion === null || definition.processDefinitionVersion === undefined ? null : String(definition.processDefinitionVersion),
     applicationName: definition.applicationName,
     processName: definition.processName,
     versionTag: definition.processVersionTag,
@@ -99,5 +133,39 @@ export function processDto(definition: Record<string, any>, urls: FormUrls) {
     url: urls.process(definition),
     candidateUsers: definition.candidateStarterUsers,
     candidateGroups: definition.candidateStarterGroups,
+    // Ours: true, open `url` to start it, a direct start (POST …/start) is refused.
+    startsThroughForm: startsThroughForm(definition),
   };
+}
+
+/** Views written before the field existed lack it: a start form then means what it means for a new registration. */
+function startsThroughForm(definition: Record<string, any>): boolean {
+  return definition.startsThroughForm ?? (typeof definition.formKey === "string" && definition.formKey !== "");
+}
+
+// ---- sort names of Polyflow's task list -------------------------------------------------------------------------
+// Polyflow's example task list sorts by the names of its own columns (`task.process`, `dataentry.name`,
+// `dataentry.currentStatusType`, …), which no view knows. The gateway translates them into the view's fields
+// (docs/filters.md), so that clicking a column header sorts instead of failing; every other sort passes as it is,
+// and an unknown field is still refused with 400.
+
+const TASK_SORT_ALIASES: Record<string, string> = { "task.process": "task.processName", "task.processName": "task.processName" };
+const DATA_ENTRY_SORT_ALIASES: Record<string, string> = {
+  currentState: "data.state.state",
+  currentStatus: "data.state.state",
+  currentStateType: "data.state.processingType",
+  currentStatusType: "data.state.processingType",
+};
+
+/** The sort directives with the names of Polyflow's client (and of the DTOs) turned into the view's. */
+export function viewSort(sort: string[] | undefined, target: "task" | "dataEntry"): string[] | undefined {
+  return sort?.map((item) => {
+    const match = /^([+-]?)(.*)$/.exec(item.trim())!;
+    const sign = match[1]!;
+    const field = match[2]!;
+    if (target === "task") return `${sign}${TASK_SORT_ALIASES[field] ?? field}`;
+    const name = field.startsWith("dataentry.") ? field.slice("dataentry.".length) : null;
+    if (name === null) return item;
+    return `${sign}${DATA_ENTRY_SORT_ALIASES[name] ?? `data.${name}`}`;
+  });
 }

@@ -4,3 +4,5 @@ import * as eventStore from "./20261123000001_event_store.ts";
 import * as processors from "./20261123000002_processors.ts";
 
 export const eventStoreMigrations: Migration[] = [eventStore, processors];
+
+export const eventStoreMigrationsTable = "eventstore_migrations";

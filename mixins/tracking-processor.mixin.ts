@@ -18,7 +18,7 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { randomUUID } from "node:crypto";
 import type { RecordedEvent } from "../stores/event-store.ts";
-import { compareTokens, START_TOKEN } from "../lib/tokens.ts";
+import { compareTokens, parseToken, START_TOKEN } from "../lib/tokens.ts";
 
 export interface TrackingProcessorOptions {
   /** Processor name, unique in the cluster. */
@@ -241,12 +241,15 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
               const handled = await this.handleBatch(batch.events, stop);
               if (p.status === "failed") break;
               if (!handled || !p.leased) continue;
-              const last = batch.events[batch.events.length - 1] as RecordedEvent;
-              await this.storeProcessorToken(last.token);
-              p.token = last.token;
-              p.globalPosition = last.globalPosition;
               p.eventsHandled += batch.events.length;
               p.lastBatchAt = new Date().toISOString();
+            }
+            // After the last event handled — or further, over events this processor does not read: an idle
+            // filtered processor is at the end of the log (lag 0), and its next poll starts there.
+            if (batch.next !== p.token && p.leased) {
+              await this.storeProcessorToken(batch.next);
+              p.token = batch.next;
+              p.globalPosition = Number(parseToken(batch.next).globalPosition);
             }
             if (batch.caughtUp) {
               p.status = "live";

@@ -5,6 +5,9 @@
 // Only the routes declared here are reachable: every route has explicit aliases and mappingPolicy "restrict",
 // and no internal action ($node.*, commands, view.*) is mapped. A task or data entry the caller may not see
 // answers exactly as one that does not exist.
+//
+// The REST API answers under /api and, the same routes again, under Polyflow's base path /polyflow-platform/rest,
+// so that Polyflow's task list and clients generated from its contract work without a proxy.
 import ApiGateway from "moleculer-web";
 import type { Context, ServiceSchema } from "moleculer";
 import { randomUUID } from "node:crypto";
@@ -30,7 +33,7 @@ import {
 } from "../lib/gateway-security.ts";
 import { Directory } from "../lib/directory.ts";
 import { openApiDocument, type OpenApiRoute } from "../lib/openapi.ts";
-import { dataEntryDto, FormUrls, processDto, taskDto } from "../lib/tasklist-dto.ts";
+import { dataEntryDto, FormUrls, processDto, taskDto, viewSort } from "../lib/tasklist-dto.ts";
 import { isoDate } from "../lib/params.ts";
 import { compareTokens } from "../lib/tokens.ts";
 import type { TaskpoolPrometheusReporter } from "../lib/metrics.ts";
@@ -87,7 +90,13 @@ const listQuery = {
 const arrayOf = (value: unknown) => (value === undefined ? undefined : Array.isArray(value) ? value : [value]);
 
 const env = readEnvironment();
-const STREAM_PATHS = ["/api/events", "/api/dashboard/events"];
+
+/** Where Polyflow's example task list (and its OpenAPI contract) expects the REST API. */
+export const POLYFLOW_BASE_PATH = "/polyflow-platform/rest";
+/** The live event stream under both base paths (browsers' EventSource sends no headers: see authenticate). */
+const EVENT_STREAM_PATHS = new Set(["/api/events", `${POLYFLOW_BASE_PATH}/events`]);
+/** Streams whose credentials may come in the query string (lib/gateway-security.ts: EventSource sends no headers). */
+const STREAM_PATHS = [...EVENT_STREAM_PATHS, "/api/dashboard/events"];
 
 const ApiService: ServiceSchema<any> = {
   name: "api",
@@ -104,7 +113,7 @@ const ApiService: ServiceSchema<any> = {
     // An event stream is not a request in flight: a stopping node must not wait for it to end.
     rootCallOptions(options: Record<string, unknown>, req: IncomingMessage) {
       const path = (req.url ?? "").split("?")[0];
-      if (path === "/api/events" || path === "/api/dashboard/events") options.tracking = false;
+      if (EVENT_STREAM_PATHS.has(path) || path === "/api/dashboard/events") options.tracking = false;
     },
     routes: [
       {
@@ -121,6 +130,8 @@ const ApiService: ServiceSchema<any> = {
           "GET /api/health": "api.health",
           "GET /api/ready": "api.ready",
           "GET /api/users": "api.users",
+          // Polyflow's contract has the user list without authentication too (its login helper).
+          [`GET ${POLYFLOW_BASE_PATH}/users`]: "api.users",
           "GET /api/openapi.json": "api.openapi",
           "GET /api/dashboard": "api.dashboard",
           "GET /api/dashboard/events"(this: any, req: GatedRequest & { $ctx: Context<unknown, Meta> }, res: ServerResponse) {
@@ -162,6 +173,7 @@ const ApiService: ServiceSchema<any> = {
           "GET /profile": "api.profile",
           "GET /processes": "api.processes",
           "POST /processes/:applicationName/:processDefinitionKey/start": "api.startProcess",
+          "GET /process-starts/:processDefinitionId/:requestId": "api.processStart",
           "GET /tasks": "api.tasks",
           "GET /task/:id": "api.task",
           "POST /task/:id/claim": "api.claim",
@@ -227,6 +239,7 @@ const ApiService: ServiceSchema<any> = {
       handler(this: any, ctx: ApiContext) {
         // The directory is the demo login's list: without the demo header nobody logs in with it, so only operators see it.
         if (!this.auth.settings.headerEnabled) this.assertOperator(ctx.meta, true);
+        ctx.meta.$responseHeaders = { "X-ElementCount": String(this.directory.users.length) };
         return this.directory.users.map((u: { id: string; username: string; displayName?: string }) => ({ id: u.id, username: u.username, displayName: u.displayName ?? u.username }));
       },
     },
@@ -248,7 +261,20 @@ const ApiService: ServiceSchema<any> = {
     processes: {
       async handler(this: any, ctx: ApiContext) {
         const defs = await ctx.call("view.processDefinitionsStartableByUser", { user: this.userOf(ctx) });
+        // Every list carries its total (Polyflow's contract declares it here too); this one is never paged.
+        ctx.meta.$responseHeaders = { "X-ElementCount": String((defs as unknown[]).length) };
         return (defs as Record<string, unknown>[]).map((d) => processDto(d, this.formUrls));
+      },
+    },
+
+    processStart: {
+      params: { params: { type: "object", props: { processDefinitionId: { type: "string", min: 1, max: 300 }, requestId: { type: "string", min: 1, max: 300 } } } },
+      async handler(this: any, ctx: ApiContext) {
+        const { processDefinitionId, requestId } = ctx.params.params;
+        const record = (await ctx.call("processDefinition.startRequest", { processDefinitionId, requestId })) as { requestedBy: string } | null;
+        // Someone else's request answers like an unknown one.
+        if (!record || record.requestedBy !== this.userOf(ctx).username) throw notFound(`No start request ${requestId} of yours for ${processDefinitionId}`);
+        return { requestId, ...record };
       },
     },
 
@@ -272,7 +298,13 @@ const ApiService: ServiceSchema<any> = {
           commandId: `start:${requestId}`,
         });
         ctx.meta.$statusCode = 202;
-        return { requestId, processDefinitionId: definition.processDefinitionId, globalPosition: (result as { globalPosition: number }).globalPosition };
+        return {
+          requestId,
+          processDefinitionId: definition.processDefinitionId,
+          globalPosition: (result as { globalPosition: number }).globalPosition,
+          // Where to ask what became of it (a refusal also arrives on the event stream as process-start-refused).
+          status: `/api/process-starts/${encodeURIComponent(definition.processDefinitionId)}/${encodeURIComponent(requestId)}`,
+        };
       },
     },
 
@@ -293,7 +325,7 @@ const ApiService: ServiceSchema<any> = {
           user: this.userOf(ctx),
           page: q.page,
           size: q.size,
-          sort: arrayOf(q.sort),
+          sort: viewSort(arrayOf(q.sort), "task"),
           filters: arrayOf(q.filters),
           assignedToMeOnly: q.assignedToMeOnly ?? false,
           involvementsOnly: q.involvementsOnly ?? false,
@@ -357,7 +389,7 @@ const ApiService: ServiceSchema<any> = {
           user: this.userOf(ctx),
           page: q.page,
           size: q.size,
-          sort: arrayOf(q.sort),
+          sort: viewSort(arrayOf(q.sort), "dataEntry"),
           filters: arrayOf(q.filters),
           involvementsOnly: q.involvementsOnly ?? false,
         })) as { elements: Record<string, unknown>[]; totalElementCount: number };
@@ -384,9 +416,19 @@ const ApiService: ServiceSchema<any> = {
   },
 
   events: {
+    // An engine refused a start a user asked for: tell that user (on every gateway, wherever they are connected).
+    "processDefinition.startRefused": {
+      context: true,
+      handler(this: any, ctx: Context<{ processDefinitionId: string; requestId: string; requestedBy: string; reason: string; globalPosition: number }>) {
+        this.publishStartRefusal(ctx.params);
+      },
+    },
     "view.changed": {
       context: true,
       handler(this: any, ctx: Context<{ token: string; globalPosition: number; changes: ViewChange[] }>) {
+        // Views in memory each project (and announce) every change: a gateway next to one listens to it alone.
+        const local = this.broker.getLocalService("view") as { settings?: { store?: string } } | undefined;
+        if (local?.settings?.store === "memory" && ctx.nodeID !== this.broker.nodeID) return;
         this.publishChanges(ctx.params);
       },
     },
@@ -486,7 +528,8 @@ const ApiService: ServiceSchema<any> = {
         { method: "GET", path: "/api/users", tag: "users", summary: "The users of the directory (for the demo login)", authenticated: false, responses: { 200: { description: "Users", schema: list } } },
         { method: "GET", path: "/api/profile", tag: "users", summary: "The calling user", authenticated: true, responses: { 200: { description: "Profile" } } },
         { method: "GET", path: "/api/processes", tag: "processes", summary: "Processes the caller may start", authenticated: true, responses: { 200: { description: "Process definitions", schema: list } } },
-        { method: "POST", path: "/api/processes/:applicationName/:processDefinitionKey/start", tag: "processes", summary: "Start a process; the owning application's engine starts it", authenticated: true, params: action("startProcess"), responses: { 202: { description: "Accepted" }, 404: { description: "No such startable process" } } },
+        { method: "POST", path: "/api/processes/:applicationName/:processDefinitionKey/start", tag: "processes", summary: "Start a process directly; the owning application's engine starts it", authenticated: true, params: action("startProcess"), responses: { 202: { description: "Accepted; `status` is where to ask what became of it" }, 404: { description: "No such startable process" }, 409: { description: "The process starts through its start form (its `url`)" } } },
+        { method: "GET", path: "/api/process-starts/:processDefinitionId/:requestId", tag: "processes", summary: "What became of the caller's start request: requested, or refused with the engine's reason", authenticated: true, params: action("processStart"), responses: { 200: { description: "{ requestId, status, reason, … }" }, 404: { description: "Unknown (or someone else's) request" } } },
         { method: "GET", path: "/api/tasks", tag: "tasks", summary: "The caller's tasks with their data entries", authenticated: true, params: action("tasks"), responses: { 200: { description: "[{ task, dataEntries }]", schema: list, headers: count } } },
         { method: "GET", path: "/api/task/:id", tag: "tasks", summary: "One task with its data entries", authenticated: true, params: action("task"), responses: { 200: { description: "{ task, dataEntries }" }, 404: { description: "Not found (or not visible to the caller)" } } },
         ...(["claim", "unclaim", "defer", "undefer", "complete"] as const).map((name) => ({
@@ -500,7 +543,7 @@ const ApiService: ServiceSchema<any> = {
         })),
         { method: "GET", path: "/api/business-data-entries", tag: "data entries", summary: "The caller's data entries", authenticated: true, params: action("dataEntries"), responses: { 200: { description: "Data entries", schema: list, headers: count } } },
         { method: "GET", path: "/api/business-data-entries/:entryType/:entryId", tag: "data entries", summary: "One data entry", authenticated: true, params: action("dataEntry"), responses: { 200: { description: "Data entry" }, 404: { description: "Not found (or not visible to the caller)" } } },
-        { method: "GET", path: "/api/events", tag: "live updates", summary: "Server-Sent Events: task-added, task-changed, task-removed, data-entry-changed (resume with Last-Event-ID)", authenticated: true, contentType: "text/event-stream", responses: { 200: { description: "An event stream", schema: { type: "string" } } } },
+        { method: "GET", path: "/api/events", tag: "live updates", summary: "Server-Sent Events: task-added, task-changed, task-removed, data-entry-changed (resume with Last-Event-ID); process-start-refused", authenticated: true, contentType: "text/event-stream", responses: { 200: { description: "An event stream", schema: { type: "string" } } } },
         { method: "GET", path: "/api/dashboard", tag: "operations", summary: "Snapshot of the cluster for the dashboard", authenticated: false, responses: { 200: { description: "Nodes, services, events, processors" } } },
       ];
       this.openApiCache = openApiDocument(
@@ -508,7 +551,8 @@ const ApiService: ServiceSchema<any> = {
           title: "Taskpool API",
           version: "1.0.0",
           description:
-            "One task list, one list of business objects and one start menu across process engines. Authenticate with X-Current-User-ID (demo) or a Bearer JWT. Errors are `{ type, message, data }`.",
+            "One task list, one list of business objects and one start menu across process engines. Authenticate with X-Current-User-ID (demo) or a Bearer JWT. Errors are `{ type, message, data }`. " +
+            `Every /api route also answers under ${POLYFLOW_BASE_PATH} (Polyflow's example task-list API).`,
         },
         routes,
       );
@@ -560,6 +604,17 @@ const ApiService: ServiceSchema<any> = {
       // Retention window: a client that reconnects within it loses nothing.
       const horizon = now - this.settings.sseRetentionMs;
       while (this.sseHistory.length > 0 && (this.sseHistory[0].at < horizon || this.sseHistory.length > this.settings.sseRetentionEvents)) this.sseHistory.shift();
+    },
+
+    /**
+     * A refused start goes to the requester's open streams only. It has no event id: ids order the view's changes
+     * for Last-Event-ID, which this is not one of; a client that missed it asks GET …/process-starts/….
+     */
+    publishStartRefusal(this: any, refusal: { processDefinitionId: string; requestId: string; requestedBy: string; reason: string; globalPosition: number }) {
+      const data = JSON.stringify({ processDefinitionId: refusal.processDefinitionId, requestId: refusal.requestId, reason: refusal.reason, position: refusal.globalPosition });
+      for (const stream of this.sseStreams) {
+        if (stream.username === refusal.requestedBy) stream.res.write(`event: process-start-refused\ndata: ${data}\n\n`);
+      }
     },
 
     deliver(stream: { res: ServerResponse; username: string; principals: Set<string> }, item: { id: string; position: number; change: ViewChange }) {
@@ -729,6 +784,22 @@ function compareEventIds(a: string, b: string): number {
   } catch {
     return 1;
   }
+}
+
+// Polyflow's contract base path: every alias of the REST route ("rest") also under POLYFLOW_BASE_PATH. One route,
+// not a copy: the same authentication, body parsers and rate limit (one count for both paths), and whatever treats
+// the route "rest" specially treats both paths alike. The route therefore sits at the root, with full paths.
+{
+  const routes = ApiService.settings!.routes as { name: string; path: string; aliases: Record<string, unknown> }[];
+  const rest = routes.find((route) => route.name === "rest")!;
+  const aliases: Record<string, unknown> = {};
+  for (const [key, target] of Object.entries(rest.aliases)) {
+    const [method, path] = key.split(" ") as [string, string];
+    aliases[`${method} ${rest.path}${path}`] = target;
+    aliases[`${method} ${POLYFLOW_BASE_PATH}${path}`] = target;
+  }
+  rest.aliases = aliases;
+  rest.path = "/";
 }
 
 export default ApiService;

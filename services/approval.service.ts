@@ -17,6 +17,7 @@ import ApiGateway from "moleculer-web";
 import { Errors, type Context, type ServiceSchema } from "moleculer";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { embeddedDatabaseDirectory } from "../stores/database.ts";
 import { fileURLToPath } from "node:url";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import serveStatic from "serve-static";
@@ -72,7 +73,7 @@ export interface ApprovalSettings {
   databaseUrl: string | null;
   /** PGlite directory of the requests; "memory" keeps them in memory (tests). */
   pgliteDir: string;
-  /** PostgreSQL schema of the application's tables (default public). */
+  /** PostgreSQL schema of the application's tables (default "approval"). */
   schema?: string;
   /** Settings of the embedded engine (its own PGlite directory by default). */
   embeddedEngine: Omit<EmbeddedEngineOptions, "logger">;
@@ -102,11 +103,11 @@ export function approvalSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): A
     engineUsername: username,
     enginePassword: username ? (env.ENGINE_PASSWORD ?? "") : null,
     databaseUrl: platform.databaseUrl,
-    pgliteDir: join(platform.dataDir, "approval"),
+    pgliteDir: embeddedDatabaseDirectory(platform.dataDir),
     embeddedEngine: {
       applicationName: APPLICATION_NAME,
       databaseUrl: platform.databaseUrl,
-      pgliteDir: join(platform.dataDir, `engine-${APPLICATION_NAME}`),
+      pgliteDir: embeddedDatabaseDirectory(platform.dataDir),
     },
     tasklistUrl: text(env.TASKLIST_URL) ?? `http://localhost:${platform.port}/`,
     approvalDueInMs: 3 * 24 * 3600_000,

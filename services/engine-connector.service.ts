@@ -17,12 +17,13 @@
 // Pool → engine: the application's interaction events (TaskClaimed, TaskUnclaimed, TaskDeferred,
 // TaskUndeferred, TaskToBeCompleted, ProcessStartRequested), consumed at least once by a tracking processor,
 // performed once (a record per event), the task re-read at once so the pool sees the result without waiting
-// for the next poll, and every refusal reported with `task.reportInteractionRefused`.
+// for the next poll, and every refusal reported with `task.reportInteractionRefused` (a refused start with
+// `processDefinition.reportStartRefused`).
 //
 // Build it with `createEngineConnector({ settings, adapter })`; the default export reads the environment.
 import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { embeddedDatabaseDirectory } from "../stores/database.ts";
 import { TrackingProcessorMixin, type TrackingProcessorOptions } from "../mixins/tracking-processor.mixin.ts";
 import { fold } from "../domain/decider.ts";
 import { taskDecider, taskStreamId, type TaskEvent, type TaskSnapshot } from "../domain/task.ts";
@@ -81,11 +82,16 @@ export interface EngineConnectorSettings {
   leaseMs: number;
   /** Only these process definition keys (null: every process of the engine). */
   processDefinitionKeys: string[] | null;
+  /**
+   * Keys of processes whose start form is optional: users may also start them directly from the catalogue. Any
+   * other process with a start form starts through it only (a direct start is refused with 409).
+   */
+  directStartKeys: string[];
   /** State database: postgres://… ; null uses PGlite in `pgliteDir`. */
   databaseUrl: string | null;
   /** PGlite directory; "memory" keeps the state in memory (tests). */
   pgliteDir: string;
-  /** PostgreSQL schema of the state tables. */
+  /** PostgreSQL schema of the state tables (default "connector"; one schema serves every application). */
   schema?: string;
   enrichment: EnrichmentConfig;
   collectProcessDefinitions: boolean;
@@ -111,6 +117,7 @@ const DEFAULTS: Omit<EngineConnectorSettings, "applicationName" | "engineUrl" | 
   concurrency: 4,
   leaseMs: 15_000,
   processDefinitionKeys: null,
+  directStartKeys: [],
   enrichment: {},
   collectProcessDefinitions: true,
   collectProcessInstances: true,
@@ -135,7 +142,7 @@ function textFrom(env: NodeJS.ProcessEnv, name: string): string | undefined {
 /**
  * The connector's settings from the environment: APPLICATION_NAME, ENGINE_URL, ENGINE_USERNAME,
  * ENGINE_PASSWORD, ENGINE_POLL_INTERVAL (ms), ENGINE_OVERLAP (ms), ENGINE_RECONCILE_INTERVAL (ms),
- * ENGINE_PROCESS_KEYS (comma-separated), ENGINE_ENRICHMENT (JSON of EnrichmentConfig), and DATABASE_URL /
+ * ENGINE_PROCESS_KEYS (comma-separated), ENGINE_DIRECT_START_KEYS (comma-separated), ENGINE_ENRICHMENT (JSON of EnrichmentConfig), and DATABASE_URL /
  * DATA_DIR for the state, like the event store.
  */
 export function engineConnectorSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Partial<EngineConnectorSettings> {
@@ -143,7 +150,7 @@ export function engineConnectorSettingsFromEnv(env: NodeJS.ProcessEnv = process.
   const applicationName = textFrom(env, "APPLICATION_NAME");
   const settings: Partial<EngineConnectorSettings> = {
     databaseUrl: platform.databaseUrl,
-    pgliteDir: join(platform.dataDir, `engine-connector-${applicationName ?? "unnamed"}`),
+    pgliteDir: embeddedDatabaseDirectory(platform.dataDir),
   };
   if (applicationName) settings.applicationName = applicationName;
   const url = textFrom(env, "ENGINE_URL");
@@ -161,6 +168,8 @@ export function engineConnectorSettingsFromEnv(env: NodeJS.ProcessEnv = process.
   if (reconcile !== undefined) settings.reconcileIntervalMs = reconcile;
   const keys = textFrom(env, "ENGINE_PROCESS_KEYS");
   if (keys) settings.processDefinitionKeys = keys.split(",").map((k) => k.trim()).filter(Boolean);
+  const directStart = textFrom(env, "ENGINE_DIRECT_START_KEYS");
+  if (directStart) settings.directStartKeys = directStart.split(",").map((k) => k.trim()).filter(Boolean);
   const enrichment = textFrom(env, "ENGINE_ENRICHMENT");
   if (enrichment) {
     try {
@@ -1117,6 +1126,8 @@ export class EngineConnector {
       processVersionTag: definition.versionTag,
       processDescription: definition.description,
       formKey: definition.startFormKey,
+      // Said explicitly, so that the catalogue never guesses: a start form is needed unless configured optional.
+      startsThroughForm: definition.startFormKey !== null && definition.startFormKey !== "" && !this.settings.directStartKeys.includes(definition.key),
       startableFromTasklist: definition.startableInTasklist,
       candidateStarterUsers: definition.candidateStarterUsers,
       candidateStarterGroups: definition.candidateStarterGroups,
@@ -1394,8 +1405,14 @@ export class EngineConnector {
         instanceId = (await this.engineCall(() => this.adapter.startProcess({ processDefinitionId: data.processDefinitionId, businessKey: data.businessKey, variables }))).processInstanceId;
       } catch (err) {
         if (!isEngineError(err) || err.kind === "unavailable" || err.kind === "retry") throw err;
-        // The domain has no refusal event for starts yet; the status and the log carry it.
-        this.recordError(`start of ${data.processDefinitionId} requested by ${data.requestedBy} (request ${data.requestId})`, err);
+        // The engine will not start it (bad variables, suspended or unknown definition, …): the requester learns
+        // why through ProcessStartRefused, as a refused task interaction does.
+        this.logger.info(`Engine connector ${this.app}: start of ${data.processDefinitionId} requested by ${data.requestedBy} (request ${data.requestId}) refused: ${err.reason}`);
+        await this.send(
+          "processDefinition.reportStartRefused",
+          { processDefinitionId: data.processDefinitionId, requestId: data.requestId, requestedBy: data.requestedBy, reason: (err.reason || err.message).slice(0, 2000) },
+          this.commandId("start-refused", event.eventId),
+        );
         await db.saveInteraction({ eventId: event.eventId, eventType: event.type, outcome: "refused", detail: { requestId: data.requestId, reason: err.reason } });
         return;
       }
@@ -1458,7 +1475,7 @@ function resolveSettings(options: EngineConnectorOptions): EngineConnectorSettin
   const fromEnv = engineConnectorSettingsFromEnv(options.env ?? process.env);
   const merged = { ...DEFAULTS, engineUrl: null, databaseUrl: null, pgliteDir: "memory", applicationName: "", ...fromEnv, ...options.settings };
   if (options.settings?.applicationName && !options.settings.pgliteDir && !options.settings.databaseUrl && fromEnv.pgliteDir) {
-    merged.pgliteDir = join(readEnvironment(options.env ?? process.env).dataDir, `engine-connector-${options.settings.applicationName}`);
+    merged.pgliteDir = embeddedDatabaseDirectory(readEnvironment(options.env ?? process.env).dataDir);
   }
   return merged as EngineConnectorSettings;
 }

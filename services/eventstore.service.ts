@@ -8,20 +8,22 @@ import { badEvent, conflict, ErrorTypes, notFound, unavailable } from "../lib/er
 import { findNonJson, isPlainObject, type JsonObject } from "../lib/json.ts";
 import { START_TOKEN, TOKEN_PATTERN } from "../lib/tokens.ts";
 import type { Upcasters } from "../lib/upcasting.ts";
-import { eventStoreMigrations } from "../migrations/event-store.ts";
-import { openDatabase, pgliteDirectory, type Database } from "../stores/database.ts";
+import { eventStoreMigrations, eventStoreMigrationsTable } from "../migrations/event-store.ts";
+import { embeddedDatabaseDirectory, openDatabase, type Database } from "../stores/database.ts";
 import { EventStore, type AppendOutcome, type AppendRequest, type ProcessorRow } from "../stores/event-store.ts";
 import { domainUpcasters } from "../domain/upcasters.ts";
 
 export interface EventStoreSettings extends ServiceSettingSchema {
   /** postgres://… ; default DATABASE_URL; null = PGlite. */
   databaseUrl?: string | null;
-  /** PGlite directory; default DATA_DIR/eventstore; "memory" keeps it in memory. */
+  /** The embedded database's directory; default DATA_DIR/pglite; "memory" keeps a private one in memory. */
   pgliteDir?: string;
-  /** PostgreSQL schema of the tables (tests use one per suite). */
+  /** PostgreSQL schema of the tables (default "eventstore"; tests use one per suite). */
   schema?: string;
-  /** Largest accepted event (data plus metadata, as JSON), bytes. Default EVENT_MAX_BYTES or 1 MiB. */
+  /** Largest accepted event (data plus metadata, as JSON), bytes. Default EVENT_MAX_BYTES or 900 KiB. */
   maxEventBytes?: number;
+  /** Data a readAll reply carries at most, bytes (an event larger than this comes alone). Default 256 KiB. */
+  maxReadBytes?: number;
   /** Appends grouped into one transaction at most. */
   maxBatch?: number;
   /** Transactions in flight at once (PGlite has one connection, so 1 there). */
@@ -131,16 +133,16 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
       params: {
         after: { type: "string", optional: true, pattern: TOKEN_PATTERN },
         limit: { type: "number", integer: true, min: 1, max: 10_000, optional: true, convert: true },
+        maxBytes: { type: "number", integer: true, min: 1, optional: true, convert: true },
         eventTypes: { type: "array", items: "string", optional: true },
         streamPrefix: { type: "string", min: 1, optional: true },
       },
-      async handler(ctx: Context<{ after?: string; limit?: number; eventTypes?: string[]; streamPrefix?: string }>) {
+      async handler(ctx: Context<{ after?: string; limit?: number; maxBytes?: number; eventTypes?: string[]; streamPrefix?: string }>) {
         const limit = ctx.params.limit ?? 1000;
         const after = ctx.params.after ?? START_TOKEN;
-        const events = await this.guard(() =>
-          this.store.readAll({ after, limit, eventTypes: ctx.params.eventTypes, streamPrefix: ctx.params.streamPrefix }),
-        );
-        return { events, next: events.length > 0 ? events[events.length - 1]!.token : after, caughtUp: events.length < limit };
+        // A reply must stay well below the transporter's largest message (NATS: 1 MiB), whatever the events weigh.
+        const maxBytes = Math.min(ctx.params.maxBytes ?? this.settings.maxReadBytes!, this.settings.maxReadBytes!);
+        return this.guard(() => this.store.readAll({ after, limit, maxBytes, eventTypes: ctx.params.eventTypes, streamPrefix: ctx.params.streamPrefix }));
       },
     },
 
@@ -370,8 +372,11 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
     const env = readEnvironment();
     const s = this.settings;
     s.databaseUrl = s.databaseUrl === undefined ? env.databaseUrl : s.databaseUrl;
-    s.pgliteDir = s.pgliteDir ?? pgliteDirectory(env.dataDir, "eventstore");
-    s.maxEventBytes = s.maxEventBytes ?? Number(process.env.EVENT_MAX_BYTES ?? 1024 * 1024);
+    s.pgliteDir = s.pgliteDir ?? embeddedDatabaseDirectory(env.dataDir);
+    s.schema = s.schema ?? "eventstore";
+    // Every event travels in one transporter message (the append, and a readAll reply): NATS carries 1 MiB at most.
+    s.maxEventBytes = s.maxEventBytes ?? Number(process.env.EVENT_MAX_BYTES ?? 900 * 1024);
+    s.maxReadBytes = s.maxReadBytes ?? 256 * 1024;
     s.upcasters = s.upcasters ?? domainUpcasters;
     this.maxEventBytes = s.maxEventBytes;
     this.maxBatch = s.maxBatch ?? 256;
@@ -386,20 +391,21 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
     this.database = await openDatabase({
       url: s.databaseUrl ?? null,
       pgliteDir: s.pgliteDir === "memory" ? null : s.pgliteDir!,
-      schema: s.schema,
+      schema: s.schema!,
       migrations: eventStoreMigrations,
-      migrationsTable: "eventstore_migrations",
+      migrationsTable: eventStoreMigrationsTable,
       poolMax: this.maxConcurrentBatches + 6,
     });
     this.store = new EventStore(this.database.knex, s.upcasters!);
     this.logger.info(
-      `Event store ready on ${this.database.embedded ? `PGlite (${s.pgliteDir})` : "PostgreSQL"}${s.schema ? `, schema ${s.schema}` : ""}`,
+      `Event store ready on ${this.database.embedded ? `PGlite (${s.pgliteDir})` : "PostgreSQL"}, schema ${s.schema}`,
     );
   },
 
   async stopped() {
     // Services stop all at once: let the local processors release their leases first (bounded).
-    const processors = this.broker.services.filter((s: any) => s !== this && s.processorDone).map((s: any) => s.processorDone);
+    // (Only processors that run: a service that never started — a stop during start-up — has none to release.)
+    const processors = this.broker.services.filter((s: any) => s !== this && s.processorDone && s.processorLoop).map((s: any) => s.processorDone);
     await Promise.race([Promise.all(processors), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
     if (this.inFlight > 0 || this.queue.length > 0) {
       await new Promise<void>((resolve) => (this.signalIdle = resolve));

@@ -4,6 +4,7 @@
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import type { NodeLifecycle } from "../lib/lifecycle.ts";
 
 type Loader = () => Promise<{ default: ServiceSchema<any> }>;
 
@@ -29,18 +30,25 @@ export const catalogue: Record<string, Loader> = {
  */
 export const embeddedServices: string[] = Object.keys(catalogue).filter((name) => name !== "engineConnector");
 
-export async function loadServices(broker: ServiceBroker, names: string[] | null): Promise<string[]> {
+export async function loadServices(broker: ServiceBroker, names: string[] | null, lifecycle?: NodeLifecycle): Promise<string[]> {
   const selected = names ?? embeddedServices;
   for (const name of selected) {
-    const loader = catalogue[name];
-    if (loader) {
-      broker.createService((await loader()).default);
-    } else if (name.endsWith(".ts") || name.endsWith(".js")) {
-      const module = await import(pathToFileURL(resolve(name)).href);
-      broker.createService(module.default as ServiceSchema);
-    } else {
+    if (!catalogue[name] && !name.endsWith(".ts") && !name.endsWith(".js")) {
       throw new Error(`Unknown service "${name}" in SERVICES; known: ${Object.keys(catalogue).join(", ")}`);
     }
+  }
+  // Imported together (the imports are most of a node's start-up), created in the order given.
+  const schemas = await Promise.all(
+    selected.map(async (name) => {
+      const loader = catalogue[name];
+      if (loader) return (await loader()).default;
+      return (await import(pathToFileURL(resolve(name)).href)).default as ServiceSchema;
+    }),
+  );
+  for (const schema of schemas) {
+    if (lifecycle?.stopping) break;
+    const service = broker.createService(schema);
+    lifecycle?.guard(service);
   }
   return selected;
 }

@@ -1,8 +1,8 @@
 // Service `processDefinition`: the catalogue of startable processes, and the request to start one, which the
-// owning application's connector performs. Rules: domain/process-definition.ts.
-import type { ServiceSchema } from "moleculer";
-import { AggregateMixin } from "../mixins/aggregate.mixin.ts";
-import { processDefinitionDecider, processDefinitionStreamId } from "../domain/process-definition.ts";
+// owning application's connector performs, or reports refused. Rules: domain/process-definition.ts.
+import type { Context, ServiceSchema } from "moleculer";
+import { AggregateMixin, type CommandResult } from "../mixins/aggregate.mixin.ts";
+import { processDefinitionDecider, processDefinitionStreamId, startRequestOf, type ProcessDefinitionState } from "../domain/process-definition.ts";
 import { commandOf, id, jsonObject, name, names, optionalText } from "../lib/params.ts";
 
 const optionalName = { ...name, optional: true, nullable: true };
@@ -27,6 +27,7 @@ const ProcessDefinitionService: ServiceSchema = {
             processVersionTag: optionalName,
             processDescription: optionalText,
             formKey: optionalName,
+            startsThroughForm: { type: "boolean", optional: true, nullable: true },
             startableFromTasklist: { type: "boolean", default: true },
             candidateStarterUsers: { ...names, default: [] },
             candidateStarterGroups: { ...names, default: [] },
@@ -49,9 +50,60 @@ const ProcessDefinitionService: ServiceSchema = {
           aggregateId: (p) => p.processDefinitionId,
           command: (p) => commandOf("RequestProcessStart", p),
         },
+        reportStartRefused: {
+          description: "Reported by an engine connector when its engine refused to start a requested instance; the requester sees it.",
+          params: {
+            $$strict: "remove",
+            processDefinitionId: id,
+            requestId: id,
+            requestedBy: name,
+            reason: { type: "string", min: 1, max: 2000 },
+          },
+          shardKey: "processDefinitionId",
+          aggregateId: (p) => p.processDefinitionId,
+          command: (p) => commandOf("ReportProcessStartRefused", p),
+        },
       },
     }),
   ],
+
+  actions: {
+    // What became of a start request: requested (the application has it) or refused (with the engine's
+    // reason); null when the definition does not remember it.
+    startRequest: {
+      params: { processDefinitionId: id, requestId: id },
+      // The home node of the definition holds its folded state; ask it.
+      strategy: "Shard",
+      strategyOptions: { shardKey: "processDefinitionId" },
+      async handler(ctx: Context<{ processDefinitionId: string; requestId: string }>) {
+        // loadAggregate comes from the AggregateMixin.
+        const { state } = (await this.loadAggregate(ctx.params.processDefinitionId, ctx)) as { state: ProcessDefinitionState };
+        const record = startRequestOf(state, ctx.params.requestId);
+        return record && state.definition
+          ? { ...record, processDefinitionId: state.definition.processDefinitionId, processDefinitionKey: state.definition.processDefinitionKey, applicationName: state.definition.applicationName }
+          : null;
+      },
+    },
+  },
+
+  hooks: {
+    after: {
+      // Gateways push the refusal to the requester's live streams at once (GET /api/events); the event store
+      // keeps it, and GET /api/process-starts/… answers it later.
+      reportStartRefused(ctx: Context<Record<string, string>>, result: CommandResult) {
+        if (result.events.includes("ProcessStartRefused")) {
+          void this.broker.broadcast("processDefinition.startRefused", {
+            processDefinitionId: ctx.params.processDefinitionId,
+            requestId: ctx.params.requestId,
+            requestedBy: ctx.params.requestedBy,
+            reason: ctx.params.reason,
+            globalPosition: result.globalPosition,
+          });
+        }
+        return result;
+      },
+    },
+  },
 };
 
 export default ProcessDefinitionService;

@@ -1,7 +1,11 @@
-// Service `view` (mongo-view): projects the event store into MongoDB — or, embedded, into the in-memory store —
-// and answers every query of the task list, the data pool and the process catalogue.
+// Service `view`: projects the event store into a view store and answers every query of the task list, the data
+// pool and the process catalogue. Stores (VIEW_STORE): `postgres` (tables with indexes for every query; the
+// default, on DATABASE_URL / VIEW_DATABASE_URL or the embedded PGlite database), `mongo` (MONGO_URL; Polyflow's
+// mongo-view) and `memory` (rebuilt from the event store at every start).
 //
-// - A tracking processor ("view"): one instance in the cluster writes; every instance answers queries.
+// - A tracking processor ("view"). Shared stores (postgres, mongo): one instance in the cluster writes, every
+//   instance answers from the shared store. `memory`: every instance projects its own copy (processor
+//   "view@<node>"), so no node ever answers from an empty store.
 // - Documents are written idempotently (domain/view/documents.ts); the token is kept next to them.
 // - Every query accepts `minPosition` and waits, bounded, until the view has applied that global position.
 // - After each batch the view broadcasts `view.changed`: what changed and which principals could see it
@@ -15,7 +19,9 @@ import { consistencyTimeout, unavailable, validationError } from "../lib/errors.
 import { compareTokens, START_TOKEN } from "../lib/tokens.ts";
 import { name } from "../lib/params.ts";
 import type { RecordedEvent } from "../stores/event-store.ts";
-import { MemoryViewStore, MongoViewStore, type Doc, type IndexSpec, type ViewCollection } from "../stores/view-store.ts";
+import { MemoryViewStore, MongoViewStore, type Doc, type IndexSpec, type ViewCollection, type ViewStore } from "../stores/view-store.ts";
+import { PostgresViewStore, UnsupportedFilterError } from "../stores/postgres-view-store.ts";
+import { embeddedDatabaseDirectory } from "../stores/database.ts";
 import {
   collections,
   dataEntryOf,
@@ -52,8 +58,18 @@ import {
 } from "../domain/view/authorization.ts";
 import type { User } from "../domain/types.ts";
 
+export type ViewStoreKind = "postgres" | "mongo" | "memory";
+
 export interface ViewSettings {
-  /** mongodb://… ; default MONGO_URL; null = the embedded store. */
+  /** Which store; default VIEW_STORE, else mongo with MONGO_URL, else postgres. */
+  store?: ViewStoreKind;
+  /** PostgreSQL of the view (store postgres); default VIEW_DATABASE_URL, else DATABASE_URL; null = embedded PGlite. */
+  databaseUrl?: string | null;
+  /** The embedded database's directory; default DATA_DIR/pglite; "memory" = a private one in memory (tests). */
+  pgliteDir?: string;
+  /** PostgreSQL schema of the view (default "view"). */
+  schema?: string;
+  /** mongodb://… ; default MONGO_URL. */
   mongoUrl?: string | null;
   /** Database name (default: the URL's path, or "taskpool"). */
   database?: string;
@@ -132,10 +148,30 @@ function queryError(err: unknown): never {
   throw err;
 }
 
+const UNREACHABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|Timeout acquiring a connection|terminating connection|database system is (starting up|shutting down)|MongoServerSelectionError|MongoNetworkError|Topology is closed|PGlite is closed/;
+
+/** A store that cannot answer is a retryable 503, never an empty answer or a raw driver error. */
+function storeError(err: unknown): unknown {
+  if (err instanceof UnsupportedFilterError) return validationError(err.message, [{ field: "filters", message: err.message }]);
+  const e = err as { code?: string; name?: string; message?: string };
+  if ((e?.code && /^(57P0[123]|08\d\d\d|53300)$/.test(e.code)) || UNREACHABLE.test(`${e?.name ?? ""} ${e?.code ?? ""} ${e?.message ?? ""}`)) {
+    return unavailable("The view store cannot be reached", { reason: String(e?.message ?? err) });
+  }
+  return err;
+}
+
 const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
   name: "view",
   mixins: [TrackingProcessorMixin({ processor: "view", batchSize: 500, pollIntervalMs: 1000, onError: "stop" })],
   settings: {},
+
+  hooks: {
+    error: {
+      "*"(_ctx: Context, err: unknown) {
+        throw storeError(err);
+      },
+    },
+  },
 
   events: {
     "view.generationSwitched": {
@@ -495,8 +531,17 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
       }
     },
 
+    /** Applies a batch and records its token with it, in one transaction where the store has them. */
     async handleEvents(events: RecordedEvent[]) {
-      const changes = await this.applyEvents(events, this.meta.generation);
+      const last = events[events.length - 1]!;
+      const meta = { ...this.meta, _id: "view", token: last.token, globalPosition: last.globalPosition };
+      const apply = async () => {
+        const changes = await this.applyEvents(events, meta.generation);
+        await this.store.setMeta(meta);
+        return changes;
+      };
+      const changes: ViewChange[] = this.store.atomically ? await this.store.atomically(apply) : await apply();
+      this.meta = meta;
       this.pendingChanges.push(...changes);
     },
 
@@ -510,8 +555,11 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
 
     async storeProcessorToken(token: string) {
       const last = this.lastToken(token);
-      this.meta = { ...this.meta, _id: "view", token, globalPosition: last };
-      await this.store.setMeta(this.meta);
+      if (this.meta.token !== token) {
+        // Not written with a batch (a reset, a replay's switch, a token moved over events the view skips).
+        this.meta = { ...this.meta, _id: "view", token, globalPosition: last };
+        await this.store.setMeta(this.meta);
+      }
       const changes: ViewChange[] = this.pendingChanges.splice(0);
       if (changes.length > 0 || token !== START_TOKEN) {
         void this.broker.broadcast(`${this.name}.changed`, { token, globalPosition: last, generation: this.meta.generation, changes });
@@ -715,6 +763,16 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
     const env = readEnvironment();
     const s = this.settings;
     s.mongoUrl = s.mongoUrl === undefined ? env.mongoUrl : s.mongoUrl;
+    s.store = s.store ?? env.viewStore ?? (s.mongoUrl ? "mongo" : "postgres");
+    s.databaseUrl = s.databaseUrl === undefined ? (env.viewDatabaseUrl ?? env.databaseUrl) : s.databaseUrl;
+    s.pgliteDir = s.pgliteDir ?? embeddedDatabaseDirectory(env.dataDir);
+    s.schema = s.schema ?? "view";
+    if (s.store === "mongo" && !s.mongoUrl) throw new Error("VIEW_STORE=mongo needs MONGO_URL");
+    if (s.store === "memory") {
+      // Each node projects its own copy: a processor of its own, never a standby that answers from nothing.
+      this.processorSettings.processor = `${this.processorSettings.processor}@${this.broker.nodeID}`;
+      this.processor.name = this.processorSettings.processor;
+    }
     s.consistencyTimeoutMs = s.consistencyTimeoutMs ?? 10_000;
     s.dropDelayMs = s.dropDelayMs ?? 30_000;
     this.pendingChanges = [];
@@ -731,13 +789,10 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
 
   async started() {
     const s = this.settings;
-    try {
-      this.store = s.mongoUrl ? await MongoViewStore.connect(s.mongoUrl, s.database) : new MemoryViewStore();
-    } catch (err) {
-      throw unavailable(`The view store at ${s.mongoUrl} cannot be reached: ${(err as Error).message}`);
-    }
+    this.store = await openViewStore(s);
     this.markStoreReady();
-    this.logger.info(`View store: ${this.store.kind === "mongo" ? "MongoDB" : "embedded (in memory, rebuilt from the event store at start)"}`);
+    const where = { mongo: "MongoDB", memory: "in memory (rebuilt from the event store at start)", postgres: s.databaseUrl ? `PostgreSQL, schema ${s.schema}` : `the embedded database, schema ${s.schema}` };
+    this.logger.info(`View store: ${where[this.store.kind as ViewStoreKind]}`);
   },
 
   async stopped() {
@@ -746,6 +801,17 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
     await this.store?.close();
   },
 };
+
+async function openViewStore(s: ViewSettings): Promise<ViewStore> {
+  try {
+    if (s.store === "mongo") return await MongoViewStore.connect(s.mongoUrl!, s.database);
+    if (s.store === "memory") return new MemoryViewStore();
+    return await PostgresViewStore.open({ url: s.databaseUrl ?? null, pgliteDir: s.databaseUrl || s.pgliteDir === "memory" ? null : s.pgliteDir!, schema: s.schema });
+  } catch (err) {
+    const where = s.store === "mongo" ? s.mongoUrl : s.databaseUrl ?? s.pgliteDir;
+    throw unavailable(`The view store (${s.store}) at ${where} cannot be opened: ${(err as Error).message}`);
+  }
+}
 
 /** Every path to a primitive value in a payload, nested keys joined by ".". */
 function payloadPaths(value: unknown, prefix = ""): string[] {

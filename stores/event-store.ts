@@ -11,7 +11,7 @@
 // reader's token later.
 import type { Knex } from "knex";
 import type { JsonObject } from "../lib/json.ts";
-import { formatToken, parseToken, START_TOKEN } from "../lib/tokens.ts";
+import { compareTokens, formatToken, parseToken, START_TOKEN } from "../lib/tokens.ts";
 import type { Upcasters } from "../lib/upcasting.ts";
 
 export interface NewEvent {
@@ -52,8 +52,22 @@ export interface RecordedEvent {
 export interface ReadAllOptions {
   after: string;
   limit: number;
+  /** Data and metadata (as JSON text) a read returns at most; an event larger than this is read alone. */
+  maxBytes?: number;
   eventTypes?: string[];
   streamPrefix?: string;
+}
+
+export interface ReadAllResult {
+  events: RecordedEvent[];
+  /**
+   * Where the next read starts: after the last event returned, or — when the read reached the end of what is
+   * visible — after the last visible event, matching the filters or not. A reader that skips event types
+   * thereby moves over what it skips instead of scanning it again at every poll.
+   */
+  next: string;
+  /** Everything visible after `after` that matches has been returned. */
+  caughtUp: boolean;
 }
 
 export interface ProcessorRow {
@@ -165,8 +179,12 @@ export class EventStore {
     };
   }
 
-  /** Events strictly after `after`, below the visibility barrier, in delivery order. */
-  async readAll(options: ReadAllOptions): Promise<RecordedEvent[]> {
+  /**
+   * Events strictly after `after`, below the visibility barrier, in delivery order, at most `limit` of them and,
+   * past the first, at most `maxBytes` of data. One statement: the page and the end of the log come from one
+   * snapshot.
+   */
+  async readAll(options: ReadAllOptions): Promise<ReadAllResult> {
     const token = parseToken(options.after);
     const bindings: Knex.RawBinding[] = [token.transactionId.toString(), token.globalPosition.toString()];
     let filters = "";
@@ -178,16 +196,36 @@ export class EventStore {
       filters += ` AND stream_id LIKE ? ESCAPE '\\'`;
       bindings.push(`${escapeLike(options.streamPrefix)}%`);
     }
-    bindings.push(options.limit);
+    bindings.push(options.limit, options.maxBytes ?? Number.MAX_SAFE_INTEGER);
     const result = await this.knex.raw(
-      `SELECT ${EVENT_COLUMNS} FROM events
-        WHERE (transaction_id, global_position) > (?::text::xid8, ?::bigint)
-          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())${filters}
-        ORDER BY events.transaction_id, events.global_position
-        LIMIT ?`,
+      `WITH page AS (
+         SELECT ${EVENT_COLUMNS}, transaction_id AS xid,
+                row_number() OVER w AS rn,
+                sum(octet_length(data::text) + octet_length(metadata::text)) OVER w AS running
+           FROM events
+          WHERE (transaction_id, global_position) > (?::text::xid8, ?::bigint)
+            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())${filters}
+          WINDOW w AS (ORDER BY transaction_id, global_position)
+          ORDER BY transaction_id, global_position
+          LIMIT ?)
+       , edge AS (
+         SELECT (SELECT count(*) FROM page) AS scanned,
+                (SELECT transaction_id::text || ':' || global_position FROM events
+                  WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                  ORDER BY transaction_id DESC, global_position DESC LIMIT 1) AS head)
+       SELECT edge.scanned, edge.head, page.*
+         FROM edge LEFT JOIN page ON page.rn = 1 OR page.running <= ?
+        ORDER BY page.xid, page.global_position`,
       bindings,
     );
-    return (result.rows as EventRow[]).map((row) => this.toEvent(row));
+    const rows = result.rows as (EventRow & { scanned: string | number; head: string | null })[];
+    const events = rows.filter((row) => row.global_position !== null).map((row) => this.toEvent(row));
+    const last = events.length > 0 ? events[events.length - 1]!.token : options.after;
+    const scanned = Number(rows[0]?.scanned ?? 0);
+    const caughtUp = scanned < options.limit && events.length === scanned;
+    if (!caughtUp) return { events, next: last, caughtUp };
+    const head = rows[0]?.head ?? null;
+    return { events, next: head && compareTokens(head, last) > 0 ? head : last, caughtUp };
   }
 
   /** The highest global position written, and the token of the last event a reader can see now. */

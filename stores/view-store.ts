@@ -34,12 +34,14 @@ export interface ViewCollection<D extends Doc = Doc> {
 }
 
 export interface ViewStore {
-  readonly kind: "mongo" | "embedded";
+  readonly kind: "mongo" | "memory" | "postgres";
   collection<D extends Doc = Doc>(name: string): ViewCollection<D>;
   getMeta(id: string): Promise<Doc | null>;
   setMeta(doc: Doc): Promise<void>;
   collectionNames(): Promise<string[]>;
   drop(names: string[]): Promise<void>;
+  /** Runs `work` so that its writes (a projection batch and the view's token) land together, where the store can. */
+  atomically?<T>(work: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -290,7 +292,7 @@ class MemoryViewCollection<D extends Doc> implements ViewCollection<D> {
  * starts (the view's processor begins at the start of the log whenever this store is empty).
  */
 export class MemoryViewStore implements ViewStore {
-  readonly kind = "embedded" as const;
+  readonly kind = "memory" as const;
   private readonly collections = new Map<string, MemoryViewCollection<Doc>>();
   private readonly meta = new Map<string, Doc>();
 

@@ -1,5 +1,6 @@
 // Shared test plumbing: brokers, the backing servers' addresses (set by test/setup/servers.ts), unique
 // namespaces and schemas so that suites never see each other's data.
+import { createServer as createNetServer } from "node:net";
 import { ServiceBroker, type BrokerOptions, type ServiceSchema } from "moleculer";
 import { expect } from "vitest";
 import { randomBytes } from "node:crypto";
@@ -121,7 +122,7 @@ export interface NodeProcess {
 
 /** Starts `server.ts` (a real Taskpool node) in a child process with the given environment. */
 export function spawnNode(env: Record<string, string>, entry = "server.ts"): NodeProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", entry], {
+  const child = spawn(process.execPath, ["--import", "./lib/early-signals.mjs", "--import", "tsx", entry], {
     env: { ...process.env, LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -150,4 +151,15 @@ export function spawnNode(env: Record<string, string>, entry = "server.ts"): Nod
       await exited;
     },
   };
+}
+
+/** A TCP port free on the loopback interface at the moment of asking. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createNetServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -110,7 +110,7 @@ export interface RequestStoreOptions {
   databaseUrl: string | null;
   /** PGlite directory; null keeps it in memory (tests). */
   pgliteDir: string | null;
-  /** PostgreSQL schema (default public). */
+  /** PostgreSQL schema (default "approval"). */
   schema?: string;
 }
 
@@ -124,7 +124,7 @@ export class RequestStore {
     const database = await openDatabase({
       url: options.databaseUrl,
       pgliteDir: options.pgliteDir,
-      schema: options.schema,
+      schema: options.schema ?? "approval",
       migrations: approvalMigrations,
       migrationsTable: approvalMigrationsTable,
       poolMax: 5,

@@ -257,7 +257,8 @@ export function projectDataEntry(doc: DataEntryDocument | null, event: ViewEvent
 
 export function projectProcessDefinition(doc: ProcessDefinitionDocument | null, event: ViewEvent): ProcessDefinitionDocument | null {
   if (doc && event.streamVersion <= doc.version) return doc;
-  const before = doc ? { status: "registered" as const, definition: stripTracked<ProcessDefinition>(doc) } : processDefinitionDecider.initialState;
+  // The view keeps no start requests (they change no document): the fold starts from none.
+  const before = doc ? { status: "registered" as const, definition: stripTracked<ProcessDefinition>(doc), starts: [] } : processDefinitionDecider.initialState;
   const after = processDefinitionDecider.evolve(before, { type: event.type, data: event.data } as ProcessDefinitionEvent);
   if (!after.definition) return doc;
   const d = after.definition;

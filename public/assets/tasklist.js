@@ -6,7 +6,15 @@
 // - Interactions are sent with ?wait=true: 204 means the list already shows the effect, 202 that the owning
 //   process engine has not confirmed it yet (the live stream brings the change when it does).
 // - Live: GET /api/events (Server-Sent Events); every task or data entry event re-reads the page on screen,
-//   debounced. Without the stream the page re-reads every 15 s.
+//   debounced. Without the stream the page re-reads every 15 s. A start the engine refused arrives as
+//   process-start-refused and is shown.
+// - Form and start links hand the user over: the server leaves Polyflow's %userId% placeholder in them, and this
+//   page fills in the current user's id, as Polyflow's task list does.
+// - A process that starts through its start form opens the form from the start menu; one that starts directly
+//   opens the start dialog; one without a form address says why it cannot be started here.
+// - /?start=<application>/<processKey>&userId=<id> (the link a directly started process has, for task lists that
+//   can only follow links, like Polyflow's) signs in as that user and opens that process's start dialog;
+//   /?task=<id>&userId=<id> (the link of a task without a form of its own) shows that task.
 
 const USER_KEY = "taskpool.user";
 const POLL_MS = 15_000;
@@ -25,6 +33,10 @@ const state = {
   retryTimer: null,
   /** id → time until which the row is highlighted as new. */
   newTasks: new Map(),
+  /** requestId → process name of the starts asked for on this page, to name them if the engine refuses. */
+  startRequests: new Map(),
+  /** "<application>/<processKey>" a link asked to start, once the user is signed in. */
+  pendingStart: null,
   changedTasks: new Set(),
 };
 
@@ -60,6 +72,11 @@ function dateCell(value, { overdue = false } = {}) {
     date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }),
     late ? h("span", { class: "overdue-label" }, " overdue") : null,
   );
+}
+
+/** A form URL with the user handed over: every %userId% becomes the current user's id. */
+function handOver(url) {
+  return url ? url.replaceAll("%userId%", encodeURIComponent(state.user ?? "")) : url;
 }
 
 function jsonValue(value) {
@@ -400,7 +417,7 @@ function taskRow({ task, dataEntries }) {
       h("span", { class: "task-name" }, task.name ?? task.taskDefinitionKey ?? task.id),
       isNew ? h("span", { class: "badge new-badge" }, "New") : null,
       task.businessKey ? h("div", { class: "muted small" }, `Business key ${task.businessKey}`) : null,
-      task.url ? h("div", { class: "small" }, h("a", { href: task.url, target: "_blank", rel: "noopener" }, "Open form")) : null,
+      task.url ? h("div", { class: "small" }, h("a", { href: handOver(task.url), target: "_blank", rel: "noopener" }, "Open form")) : null,
       task.lastRefusal ? refusalNote(task.lastRefusal) : null,
     ),
     h("td", { class: "details" }, taskDetails(task, dataEntries)),
@@ -624,7 +641,7 @@ function workpieceRow(entry) {
     h(
       "td",
       { class: "name" },
-      entry.url ? h("a", { href: entry.url, target: "_blank", rel: "noopener" }, entry.name ?? entry.entryId) : (entry.name ?? entry.entryId),
+      entry.url ? h("a", { href: handOver(entry.url), target: "_blank", rel: "noopener" }, entry.name ?? entry.entryId) : (entry.name ?? entry.entryId),
       entry.description ? h("div", { class: "muted small" }, entry.description) : null,
     ),
     h("td", {}, entry.type ?? "–", h("div", { class: "muted small" }, entry.entryType)),
@@ -757,28 +774,37 @@ async function loadProcesses() {
   if (user !== state.user) return;
   state.processes = processes;
   startButton.disabled = false;
+  const label = (p, how) => [
+    h("span", {}, p.processName ?? p.definitionKey),
+    h("span", { class: "muted small" }, ` ${p.applicationName}${p.definitionVersion ? ` · version ${p.definitionVersion}` : ""}${how ? ` · ${how}` : ""}`),
+  ];
+  const item = (p) => {
+    const dataset = { process: `${p.applicationName}/${p.definitionKey}`, start: p.startsThroughForm ? "form" : "direct" };
+    if (p.startsThroughForm && p.url) {
+      // Its start form collects what the process needs and starts it: open the form, as Polyflow's list does.
+      return h("a", { role: "menuitem", tabindex: "-1", href: handOver(p.url), target: "_blank", rel: "noopener", dataset, onclick: () => closeMenu() }, ...label(p, "opens its start form"));
+    }
+    if (p.startsThroughForm) {
+      // Needs its form, but no form address is configured (FORM_URLS): say so instead of failing later.
+      return h("span", { role: "menuitem", "aria-disabled": "true", class: "muted", tabindex: "-1", dataset, title: "This process starts through its start form, and no address of that form is configured (FORM_URLS)." }, ...label(p, "start form not available here"));
+    }
+    return h(
+      "button",
+      {
+        type: "button",
+        role: "menuitem",
+        tabindex: "-1",
+        dataset,
+        onclick: () => {
+          closeMenu();
+          openStart(p);
+        },
+      },
+      ...label(p, null),
+    );
+  };
   const items = processes.length
-    ? processes.map((p) =>
-        h(
-          "li",
-          { role: "none" },
-          h(
-            "button",
-            {
-              type: "button",
-              role: "menuitem",
-              tabindex: "-1",
-              dataset: { process: `${p.applicationName}/${p.definitionKey}` },
-              onclick: () => {
-                closeMenu();
-                openStart(p);
-              },
-            },
-            h("span", {}, p.processName ?? p.definitionKey),
-            h("span", { class: "muted small" }, ` ${p.applicationName}${p.definitionVersion ? ` · version ${p.definitionVersion}` : ""}`),
-          ),
-        ),
-      )
+    ? processes.map((p) => h("li", { role: "none" }, item(p)))
     : [h("li", { role: "none" }, h("span", { role: "menuitem", "aria-disabled": "true", class: "muted" }, "No processes you may start"))];
   startMenu.replaceChildren(...items);
 }
@@ -792,7 +818,7 @@ function openStart(definition) {
       $("#start-business-key", dialog).value = "";
       $("#start-variables", dialog).value = "{}";
       const link = $(".start-form-link", dialog);
-      link.replaceChildren(...(definition.url ? ["This process has its own start form: ", h("a", { href: definition.url, target: "_blank", rel: "noopener" }, "open it")] : []));
+      link.replaceChildren(...(definition.url ? ["This process also has its own start form: ", h("a", { href: handOver(definition.url), target: "_blank", rel: "noopener" }, "open it")] : []));
       link.hidden = !definition.url;
       $("#start-business-key", dialog).focus();
     },
@@ -806,6 +832,7 @@ function openStart(definition) {
           body: { ...(businessKey ? { businessKey } : {}), variables },
         });
         const result = await json(response);
+        if (result?.requestId) state.startRequests.set(result.requestId, name);
         notice(`Start of “${name}” requested${result?.requestId ? ` (request ${result.requestId})` : ""}. Its first tasks appear here once the engine has started it.`, {
           status: String(response.status),
           action: "start",
@@ -897,6 +924,16 @@ function openStream() {
   source.addEventListener("task-changed", onTask("task-changed"));
   source.addEventListener("task-removed", onTask("task-removed"));
   source.addEventListener("data-entry-changed", () => scheduleRefresh("workpieces"));
+  source.addEventListener("process-start-refused", (event) => {
+    let data;
+    try {
+      data = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    const name = state.startRequests.get(data.requestId) ?? data.processDefinitionId;
+    showError(`The process engine refused to start “${name}”`, { message: data.reason, type: "PROCESS_START_REFUSED" });
+  });
   source.addEventListener("error", () => {
     if (state.source !== source) return;
     if (source.readyState === EventSource.CLOSED) {
@@ -962,7 +999,16 @@ async function chooseUser(id) {
     return;
   }
   selectTab(state.tab);
-  void loadProcesses();
+  await loadProcesses();
+  if (user === state.user && state.pendingStart) {
+    const wanted = state.pendingStart;
+    state.pendingStart = null;
+    const definition = state.processes.find((p) => `${p.applicationName}/${p.definitionKey}` === wanted);
+    if (!definition) showError("Starting a process failed", { message: `${user} may not start ${wanted}, or it does not exist`, type: "NOT_FOUND" });
+    else if (definition.startsThroughForm && definition.url) window.location.assign(handOver(definition.url));
+    else if (definition.startsThroughForm) showError("Starting a process failed", { message: `${definition.processName ?? wanted} starts through its start form, and no address of that form is configured`, type: "CONFLICT" });
+    else openStart(definition);
+  }
 }
 
 async function init() {
@@ -976,10 +1022,20 @@ async function init() {
     return;
   }
   select.append(...state.users.map((u) => h("option", { value: u.id }, u.displayName && u.displayName !== u.id ? `${u.displayName} (${u.id})` : u.id)));
+  // A link may name the user and a process to start (see the top of this file).
+  const link = new URLSearchParams(window.location.search);
+  state.pendingStart = link.get("start");
+  const linkedTask = link.get("task");
+  if (linkedTask) {
+    tasks.filters = [`task.id=${linkedTask}`];
+    renderChips(tasks);
+  }
+  const linked = link.get("userId") ?? link.get("user");
   const remembered = localStorage.getItem(USER_KEY);
-  if (remembered && state.users.some((u) => u.id === remembered)) {
-    select.value = remembered;
-    await chooseUser(remembered);
+  const first = [linked, remembered].find((id) => id && state.users.some((u) => u.id === id));
+  if (first) {
+    select.value = first;
+    await chooseUser(first);
   }
   document.body.dataset.ready = "true";
 }

@@ -75,7 +75,7 @@ export class ConnectorState {
     const database = await openDatabase({
       url: options.databaseUrl,
       pgliteDir: options.pgliteDir,
-      schema: options.schema,
+      schema: options.schema ?? "connector",
       migrations: engineConnectorMigrations,
       migrationsTable: engineConnectorMigrationsTable,
       poolMax: 4,

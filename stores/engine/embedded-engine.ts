@@ -18,11 +18,11 @@
 // growing back-off and finally leaves an incident (the task stays, shown in status() and the log).
 import { createHash, randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { join } from "node:path";
 import { processAttributesOf } from "../../domain/engine/bpmn-process-attributes.ts";
 import { ExpressionError } from "../../domain/engine/expressions.ts";
 import { shiftIsoDate } from "../../domain/engine/variables.ts";
 import type { IsoDate, JsonObject } from "../../domain/types.ts";
+import { embeddedDatabaseDirectory, schemaName } from "../database.ts";
 import { readEnvironment } from "../../lib/env.ts";
 import { EngineError, isEngineError, type StartProcessRequest } from "./engine-adapter.ts";
 import { EmbeddedAdapter, type EmbeddedEngineCore } from "./embedded-adapter.ts";
@@ -53,9 +53,9 @@ export interface EmbeddedEngineOptions {
   applicationName?: string;
   /** postgres://… ; null or absent uses PGlite in `pgliteDir`. */
   databaseUrl?: string | null;
-  /** PGlite directory; "memory" keeps everything in memory (tests). Default: DATA_DIR/engine-<application>. */
+  /** PGlite directory; "memory" keeps everything in memory (tests). Default: the embedded database, DATA_DIR/pglite. */
   pgliteDir?: string;
-  /** PostgreSQL schema of the engine's tables. */
+  /** PostgreSQL schema of the engine's tables (default engine_<application>). */
   schema?: string;
   logger?: EmbeddedEngineLogger;
   /** The worker loop for external tasks. */
@@ -171,10 +171,11 @@ export class EmbeddedEngine implements ProcessEngine, EmbeddedEngineCore {
   store(): Promise<EngineStore> {
     if (this.closed) return Promise.reject(new EngineError("unavailable", "the embedded engine is stopped", { reason: "the engine is stopped" }));
     this.opening ??= (async () => {
-      const { databaseUrl = null, schema } = this.options;
+      const { databaseUrl = null } = this.options;
+      const schema = this.options.schema ?? schemaName("engine", this.options.applicationName ?? "embedded");
       let pgliteDir: string | null = null;
       if (!databaseUrl) {
-        const dir = this.options.pgliteDir ?? join(readEnvironment().dataDir, `engine-${this.options.applicationName ?? "embedded"}`);
+        const dir = this.options.pgliteDir ?? embeddedDatabaseDirectory(readEnvironment().dataDir);
         pgliteDir = dir === "memory" ? null : dir;
       }
       return EngineStore.open({ databaseUrl, pgliteDir, schema });

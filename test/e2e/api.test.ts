@@ -2,7 +2,6 @@
 // once as a cluster of separate processes over the real NATS server with the view on FerretDB.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
-import { createServer } from "node:net";
 import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,7 +18,7 @@ import ViewService from "../../services/view.service.ts";
 import ApiService from "../../services/api.service.ts";
 import { MongoViewStore } from "../../stores/view-store.ts";
 import { TaskpoolPrometheusReporter } from "../../lib/metrics.ts";
-import { call, spawnNode, startBroker, testDatabaseUrl, testMongoUrl, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
+import { call, freePort, spawnNode, startBroker, testDatabaseUrl, testMongoUrl, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
 
 const HS_SECRET = "an HS256 secret of the test, long enough for jose";
 const rsa = generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } });
@@ -28,15 +27,6 @@ function sourceReference(applicationName: string) {
   return { type: "process", instanceId: `pi-${applicationName}`, executionId: "ex", definitionId: "def:1", definitionKey: "def", name: "Request Approval", applicationName };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A Server-Sent Events client over fetch (Node has no EventSource): collects events until closed. */
 function openEvents(url: string, headers: Record<string, string>) {
@@ -128,7 +118,8 @@ function scenario(platform: () => Platform) {
     });
     const { task, dataEntries } = await waitForTask("kermit", "api-t1");
     expect(task).toMatchObject({ id: "api-t1", name: "Approve Request", processName: "Request Approval", candidateGroups: ["muppetshow"], priority: 23, payload: { amount: 1000 } });
-    expect(task.url).toBe("http://localhost:8080/forms/#/tasks/approve-request/api-t1");
+    // The user is handed over: the client fills in %userId% (Polyflow's placeholder).
+    expect(task.url).toBe("http://localhost:8080/forms/#/tasks/approve-request/api-t1?userId=%userId%");
     expect(dataEntries.map((d: any) => [d.entryId, d.currentState, d.protocol[0].user])).toEqual([["api-1", "Submitted", "kermit"]]);
 
     const forIronman = await get("/api/tasks", as("ironman"));
@@ -191,7 +182,7 @@ function scenario(platform: () => Platform) {
   it("serves data entries, processes and the profile", async () => {
     const entries = await get("/api/business-data-entries?sort=-name", as("gonzo"));
     expect(entries.headers.get("x-elementcount")).toBe("1");
-    expect((await entries.json())[0]).toMatchObject({ entryId: "api-1", currentStateType: "IN_PROGRESS", url: "http://localhost:8080/forms/#/approval-request/api-1" });
+    expect((await entries.json())[0]).toMatchObject({ entryId: "api-1", currentStateType: "IN_PROGRESS", url: "http://localhost:8080/forms/#/approval-request/api-1?userId=%userId%" });
     const one = await get("/api/business-data-entries/io.taskpool.example.ApprovalRequest/api-1", as("gonzo"));
     expect(one.status).toBe(200);
     expect((await get("/api/business-data-entries/io.taskpool.example.ApprovalRequest/api-1", as("hulk"))).status).toBe(404);
@@ -209,12 +200,50 @@ function scenario(platform: () => Platform) {
       const body = await (await get("/api/processes", as("hulk"))).json();
       return body.length > 0 ? body : undefined;
     }, 10_000);
-    expect(processes[0]).toMatchObject({ definitionKey: "process_approve_request", applicationName: "example-process-approval", candidateGroups: ["avengers", "muppetshow"] });
-    const started = await post("/api/processes/example-process-approval/process_approve_request/start", as("hulk"), { businessKey: "BK-1", variables: { subject: "Armor" } });
+    expect(processes[0]).toMatchObject({
+      definitionKey: "process_approve_request",
+      definitionVersion: "1",
+      applicationName: "example-process-approval",
+      candidateGroups: ["avengers", "muppetshow"],
+      startsThroughForm: true,
+      url: "http://localhost:8080/forms/#/start?userId=%userId%",
+    });
+    // It needs its start form: a direct start is refused, saying why.
+    const direct = await post("/api/processes/example-process-approval/process_approve_request/start", as("hulk"), { businessKey: "BK-1", variables: { subject: "Armor" } });
+    expect(direct.status).toBe(409);
+    expect(await direct.json()).toMatchObject({ type: "CONFLICT", message: 'Request Approval (process_approve_request) starts through its start form "start-approval": open the form to start it' });
+
+    await platform().command("processDefinition.register", {
+      processDefinitionId: "process_quick_note:1:api",
+      processDefinitionKey: "process_quick_note",
+      processDefinitionVersion: 1,
+      applicationName: "example-process-approval",
+      processName: "Quick note",
+      candidateStarterGroups: ["avengers"],
+    });
+    await waitFor(async () => (await (await get("/api/processes", as("hulk"))).json()).some((p: any) => p.definitionKey === "process_quick_note" && p.startsThroughForm === false), 10_000);
+    const started = await post("/api/processes/example-process-approval/process_quick_note/start", as("hulk"), { businessKey: "BK-1", variables: { subject: "Armor" } });
     expect(started.status).toBe(202);
-    const { requestId } = await started.json();
-    const requested = await platform().stream("processDefinition-process_approve_request:1:api");
+    const { requestId, status } = await started.json();
+    const requested = await platform().stream("processDefinition-process_quick_note:1:api");
     expect(requested.at(-1)).toMatchObject({ type: "ProcessStartRequested", data: { requestedBy: "hulk", requestId, businessKey: "BK-1", variables: { subject: "Armor" } } });
+    expect(status).toBe(`/api/process-starts/process_quick_note%3A1%3Aapi/${requestId}`);
+    expect(await (await get(status, as("hulk"))).json()).toMatchObject({ requestId, status: "requested", requestedBy: "hulk", reason: null });
+    expect((await get(status, as("ironman"))).status).toBe(404);
+
+    // The application's connector reports that its engine refused the start (the action it calls, called here
+    // as it would): the requester learns it live and through the API; another starter does not.
+    const hulkEvents = openEvents(`${platform().baseUrl}/api/events`, as("hulk"));
+    const ironmanEvents = openEvents(`${platform().baseUrl}/api/events`, as("ironman"));
+    await Promise.all([hulkEvents.ready, ironmanEvents.ready]);
+    await platform().command("processDefinition.reportStartRefused", { processDefinitionId: "process_quick_note:1:api", requestId, requestedBy: "hulk", reason: "the process definition is suspended" });
+    const live = await waitFor(() => hulkEvents.events.find((e) => e.event === "process-start-refused"), 10_000);
+    expect(live.data).toMatchObject({ processDefinitionId: "process_quick_note:1:api", requestId, reason: "the process definition is suspended" });
+    expect(await (await get(status, as("hulk"))).json()).toMatchObject({ requestId, status: "refused", reason: "the process definition is suspended" });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ironmanEvents.events.some((e) => e.event === "process-start-refused")).toBe(false);
+    hulkEvents.close();
+    ironmanEvents.close();
     expect((await post("/api/processes/example-process-approval/nope/start", as("hulk"), {})).status).toBe(404);
 
     expect(await (await get("/api/profile", as("kermit"))).json()).toMatchObject({ username: "kermit", groups: ["muppetshow"] });
@@ -329,7 +358,7 @@ describe("REST API on the embedded platform", () => {
       ProcessDefinitionService,
       ProcessInstanceService,
       ProcessVariableService,
-      { ...ViewService, settings: { mongoUrl: null } },
+      { ...ViewService, settings: { mongoUrl: null, pgliteDir: "memory" } },
       { ...ApiService, settings: { ...ApiService.settings, port: 0, ip: "127.0.0.1" } },
     ], { metrics: { enabled: true, reporter: [new TaskpoolPrometheusReporter({ port: 0 }) as never] } });
     delete process.env.JWT_SECRET;

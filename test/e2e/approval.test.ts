@@ -61,7 +61,7 @@ async function startPlatform(approval: Parameters<typeof createApprovalService>[
     ProcessDefinitionService,
     ProcessInstanceService,
     ProcessVariableService,
-    { ...ViewService, settings: { mongoUrl: null } },
+    { ...ViewService, settings: { mongoUrl: null, pgliteDir: "memory" } },
     { ...ApiService, settings: { ...ApiService.settings, port: 0, ip: "127.0.0.1" } },
     createApprovalService(approval),
     createApprovalConnector(connector),
@@ -113,7 +113,7 @@ async function happyPath(setup: () => Setup, subject: string): Promise<void> {
     priority: 23,
     payload: { request: request.id, originator: "kermit" },
   });
-  expect(offered.task.url).toMatch(new RegExp(`/forms/#/tasks/approve-request/${offered.task.id}$`));
+  expect(offered.task.url).toMatch(new RegExp(`/forms/#/tasks/approve-request/${offered.task.id}\\?userId=%userId%$`));
   // Due in three days, as the load task set it.
   expect(Date.parse(offered.task.dueDate) - Date.now()).toBeGreaterThan(2.9 * 24 * 3600_000);
   expect(offered.dataEntries).toHaveLength(1);
@@ -389,5 +389,61 @@ describe("Request Approval on the embedded engine", () => {
   const title = "submit → return (platform API) → amend and resubmit (form) → approve (form), as on Operaton";
   it.skipIf(!embeddedAvailable)(embeddedAvailable ? title : `${title} — skipped: stores/engine/embedded-engine.ts does not exist yet`, async () => {
     await happyPath(() => setup!, "Conference trip");
+  });
+
+  // Issue 14: from Taskpool's own task list, the start menu opens the start form and the task links open the
+  // task forms, each handing the current user over (%userId%), so that the form acts for that user; a direct
+  // start of the process, which needs its form, is refused with the reason.
+  it.skipIf(!embeddedAvailable)("the task list opens the start form from its menu and the task forms, handing the user over; a direct start is refused", async () => {
+    const { platformUrl, appUrl } = setup!;
+    const direct = await http("POST", `${platformUrl}/api/processes/${APPLICATION_NAME}/process_approve_request/start`, "kermit", { variables: {} });
+    expect(direct.status).toBe(409);
+    expect(direct.body.message).toMatch(/starts through its start form "start-approval"/);
+    // The form application of this test listens on a free port, not the default 8080 of the links: follow the
+    // link's route and query on it.
+    const onApp = (href: string) => `${appUrl}/forms/${href.slice(href.indexOf("#"))}`;
+    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+    try {
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on("pageerror", (err) => problems.push(err.message));
+      await page.goto(`${platformUrl}/`);
+      await page.waitForSelector("body[data-ready=true]");
+      await page.selectOption("#user", "kermit");
+      await page.waitForSelector("#start-button:not([disabled])");
+      await page.click("#start-button");
+      const item = page.locator(`#start-menu [data-process="${APPLICATION_NAME}/process_approve_request"]`);
+      expect(await item.getAttribute("data-start")).toBe("form");
+      const startHref = (await item.getAttribute("href"))!;
+      expect(startHref).toMatch(/\/forms\/#\/start\?userId=kermit$/);
+
+      await page.goto(onApp(startHref));
+      await page.waitForSelector("#subject");
+      expect(await page.inputValue("#user-select")).toBe("kermit");
+      await page.fill("#subject", "Handed-over chair");
+      await page.fill("#amount", "99");
+      await page.fill("#currency", "eur");
+      await page.click("button[type=submit]");
+      await page.waitForSelector("text=Handed-over chair for kermit");
+      const requestId = decodeURIComponent(/#\/approval-request\/([^?]+)/.exec(page.url())![1]!);
+
+      // fozzy, a candidate, finds the approve task in the task list; its link opens the form as fozzy.
+      await waitFor(async () => (await http("GET", `${platformUrl}/api/tasks?filters=task.businessKey=${requestId}`, "fozzy")).body[0], 30_000, 100);
+      await page.goto(`${platformUrl}/`);
+      await page.waitForSelector("body[data-ready=true]");
+      await page.selectOption("#user", "fozzy");
+      const link = page.locator("tr[data-task-id] a", { hasText: "Open form" }).first();
+      await link.waitFor();
+      const taskHref = (await link.getAttribute("href"))!;
+      expect(taskHref).toMatch(/\/forms\/#\/tasks\/approve-request\/[^?]+\?userId=fozzy$/);
+      await page.goto(onApp(taskHref));
+      await page.waitForSelector("text=Approve request");
+      expect(await page.inputValue("#user-select")).toBe("fozzy");
+      expect(await page.textContent("main")).toContain("Handed-over chair");
+      expect(await page.textContent("main")).not.toContain("No open approve task");
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
   });
 });

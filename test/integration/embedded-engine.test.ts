@@ -5,6 +5,7 @@
 // same kind of checks as test/integration/engine-connector.test.ts against Operaton, every one on the event
 // store's streams. Last, a restart: engine and broker stopped in the middle of processes and started again on
 // the same PGlite directories; the waiting tasks are still there, completable, and nothing is lost or doubled.
+import { embeddedDatabaseDirectory } from "../../stores/database.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -267,7 +268,8 @@ describe("engine connector over the embedded engine (in process, polling on sync
       ...commandServices,
       createEngineConnector({
         env: {},
-        settings: { applicationName, pgliteDir: "memory", autoPoll: false, overlapMs: 5000, reconcileIntervalMs: 0 },
+        // This process is started from the pool below too: its start form is configured optional.
+        settings: { applicationName, pgliteDir: "memory", autoPoll: false, overlapMs: 5000, reconcileIntervalMs: 0, directStartKeys: [key] },
         adapter: engine.adapter,
         processor: { pollIntervalMs: 200, leaseMs: 2000 },
       }),
@@ -295,6 +297,7 @@ describe("engine connector over the embedded engine (in process, polling on sync
           processVersionTag: "v1",
           processDescription: "Approves a request.",
           formKey: "start-approval",
+          startsThroughForm: false,
           startableFromTasklist: true,
           candidateStarterUsers: ["kermit"],
           candidateStarterGroups: ["avengers", "muppetshow"],
@@ -405,6 +408,26 @@ describe("engine connector over the embedded engine (in process, polling on sync
     expect(await engine.adapter.findInstancesByVariable("taskpoolRequestId", requestId)).toHaveLength(1);
   });
 
+  it("reports a start the engine refuses as ProcessStartRefused, naming the requester and the engine's reason", async () => {
+    // A definition the pool knows but the engine does not (undeployed meanwhile, say): the engine refuses.
+    const processDefinitionId = `${key}:99:gone`;
+    await call(broker, "processDefinition.register", {
+      processDefinitionId,
+      processDefinitionKey: key,
+      processDefinitionVersion: 99,
+      applicationName,
+      processName: "Embedded approval",
+      startableFromTasklist: true,
+      candidateStarterGroups: ["muppetshow"],
+    });
+    const requestId = unique("request");
+    await call(broker, "processDefinition.requestStart", { processDefinitionId, requestedBy: "piggy", requestId, variables: {} });
+    await waitForTypes(`processDefinition-${processDefinitionId}`, ["ProcessDefinitionRegistered", "ProcessStartRequested", "ProcessStartRefused"]);
+    const refused = (await events(`processDefinition-${processDefinitionId}`))[2];
+    expect(refused.data).toEqual({ processDefinitionId, processDefinitionKey: key, applicationName, requestId, requestedBy: "piggy", reason: "the process definition does not exist" });
+    expect(await call(broker, "processDefinition.startRequest", { processDefinitionId, requestId })).toMatchObject({ requestedBy: "piggy", status: "refused", reason: "the process definition does not exist" });
+  });
+
   it("changes nothing on a full reconciliation when everything is in step", async () => {
     await sync();
     const before = await call(broker, "engineConnector.status");
@@ -434,7 +457,7 @@ describe("embedded engine and platform stopped in the middle and started again o
   });
 
   async function startEngine(): Promise<EmbeddedEngine> {
-    const started = new EmbeddedEngine({ applicationName, pgliteDir: join(dir, "engine"), logger: quiet, externalTasks: { pollIntervalMs: 50 } });
+    const started = new EmbeddedEngine({ applicationName, pgliteDir: embeddedDatabaseDirectory(dir), logger: quiet, externalTasks: { pollIntervalMs: 50 } });
     started.subscribe(topic, loadHandler(), { retries: 2, retryTimeoutMs: 50 });
     await started.start();
     return started;
@@ -443,11 +466,11 @@ describe("embedded engine and platform stopped in the middle and started again o
   /** The platform with the connector in its default embedded form: no adapter, no engine URL — the registered engine. */
   function startPlatform(): Promise<ServiceBroker> {
     return startBroker([
-      { ...EventStoreService, settings: { pgliteDir: join(dir, "eventstore") } },
+      { ...EventStoreService, settings: { pgliteDir: embeddedDatabaseDirectory(dir) } },
       ...commandServices,
       createEngineConnector({
         env: {},
-        settings: { applicationName, pgliteDir: join(dir, "connector"), pollIntervalMs: 100, overlapMs: 5000, reconcileIntervalMs: 0 },
+        settings: { applicationName, pgliteDir: embeddedDatabaseDirectory(dir), pollIntervalMs: 100, overlapMs: 5000, reconcileIntervalMs: 0 },
         processor: { pollIntervalMs: 200, leaseMs: 2000 },
       }),
     ]);

@@ -23,7 +23,7 @@ describe("embedded platform (npm start)", () => {
     // Alone, exactly as `npm start`: no transporter, no database URL.
     const alone = spawnNode({ DATA_DIR: dataDir, NODE_ID: "embedded-alone", PORT: "0", APP_PORT: "0" });
     await alone.waitForOutput(/Taskpool node embedded-alone started \(embedded platform; transporter: none; event store: PGlite/);
-    expect(existsSync(join(dataDir, "eventstore"))).toBe(true);
+    expect(existsSync(join(dataDir, "pglite", "PG_VERSION"))).toBe(true);
     expect(await alone.stop("SIGINT")).toBe(0);
     expect(alone.output()).not.toMatch(/open handles/);
 

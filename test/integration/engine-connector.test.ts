@@ -106,6 +106,7 @@ describe("engine connector against Operaton (in process, polling on sync)", () =
           autoPoll: false,
           overlapMs: 5000,
           reconcileIntervalMs: 0,
+          directStartKeys: [key],
           enrichment: {
             variableFilters: [
               { kind: "process", processDefinitionKey: key, mode: "EXCLUDE", variables: ["secret"] },
@@ -161,6 +162,8 @@ describe("engine connector against Operaton (in process, polling on sync)", () =
       processVersionTag: "v1",
       processDescription: "Approves a request.",
       formKey: "start-approval",
+      // This test starts it from the pool too: its start form is configured optional.
+      startsThroughForm: false,
       startableFromTasklist: true,
       candidateStarterUsers: ["kermit"],
       candidateStarterGroups: ["avengers", "muppetshow"],

@@ -137,6 +137,36 @@ describe("tracking processor in one process", () => {
     expect(handled.events.slice(4).map((e) => e.streamId)).toEqual(["stop-poison", "stop-after-0", "stop-after-1"]);
   });
 
+  it("moves a filtered processor over the events it skips: idle, it is at the end of the log with lag 0", async () => {
+    await appendMany(broker, "skipped", 120, "NotForMe");
+    const handled: Handled = { events: [], replaying: [] };
+    const service = await run(processor("filtered", { eventTypes: ["OnlyThis"], pollIntervalMs: 100 }, handled));
+    const head = await call(broker, "eventstore.head");
+    await waitFor(() => service.processor.token === head.token, 10_000);
+    const rows = await call(broker, "eventstore.processors");
+    expect(rows.find((row: { name: string }) => row.name === "filtered")).toMatchObject({ token: head.token, lag: 0 });
+    expect(handled.events).toHaveLength(0);
+    // What it does read still reaches it, and it stays at the end.
+    const wanted = await appendMany(broker, "wanted", 3, "OnlyThis");
+    await waitFor(() => handled.events.length === 3, 10_000);
+    expect(handled.events.map((e) => e.globalPosition).at(-1)).toBe(wanted);
+  });
+
+  it("reads batches bounded in bytes: large events come in small batches, one larger than the bound alone", async () => {
+    const big = "x".repeat(300 * 1024);
+    const first = await call(broker, "eventstore.append", { streamId: "bytes-1", events: [{ type: "Big", data: { big } }, { type: "Small", data: { n: 1 } }, { type: "Big", data: { big } }] });
+    const after = await call(broker, "eventstore.tokenOf", { globalPosition: first.globalPosition - 3 });
+    const page = await call(broker, "eventstore.readAll", { after: after.token, limit: 100, streamPrefix: "bytes-" });
+    // 256 KiB per reply by default: the first event exceeds it and comes alone.
+    expect(page.events.map((e: RecordedEvent) => e.type)).toEqual(["Big"]);
+    expect(page.caughtUp).toBe(false);
+    const next = await call(broker, "eventstore.readAll", { after: page.next, limit: 100, streamPrefix: "bytes-" });
+    expect(next.events.map((e: RecordedEvent) => e.type)).toEqual(["Small"]);
+    const last = await call(broker, "eventstore.readAll", { after: next.next, limit: 100, streamPrefix: "bytes-" });
+    expect(last.events.map((e: RecordedEvent) => e.type)).toEqual(["Big"]);
+    expect(last.caughtUp).toBe(true);
+  });
+
   it("resets to the start of the log and handles everything again, telling replayed events apart", async () => {
     await appendMany(broker, "reset", 10, "Resettable");
     const handled: Handled = { events: [], replaying: [] };

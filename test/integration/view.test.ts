@@ -1,6 +1,7 @@
-// The view, on both stores: the embedded one and MongoDB (the real FerretDB server through the official driver),
-// fed the same seeded events. Every query runs against both and must answer identically; the semantics are
-// checked on each; a property test checks tasksForUser's authorization; replay must rebuild identical documents.
+// The view on every store — in memory, MongoDB (the real FerretDB server through the official driver), the real
+// PostgreSQL server and PGlite (the embedded platform's database) — fed the same seeded events. Every query runs
+// against all of them and must answer identically; the semantics are checked on each; a property test checks
+// tasksForUser's authorization; replay must rebuild identical documents.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
 import fc from "fast-check";
@@ -12,16 +13,17 @@ import ProcessInstanceService from "../../services/process-instance.service.ts";
 import ProcessVariableService from "../../services/process-variable.service.ts";
 import ViewService from "../../services/view.service.ts";
 import { MongoViewStore } from "../../stores/view-store.ts";
-import { call, errorOf, startBroker, testMongoUrl, unique, waitFor } from "../helpers.ts";
+import { call, dropSchema, errorOf, startBroker, testDatabaseUrl, testMongoUrl, unique, waitFor } from "../helpers.ts";
 import { REQUEST, seed, USER_ENTRY, users } from "../fixtures/view-seed.ts";
 
-const VIEWS = ["view", "viewMongo"] as const;
+const VIEWS = ["view", "viewMongo", "viewPostgres", "viewPglite"] as const;
 type ViewName = (typeof VIEWS)[number];
 
 
 let broker: ServiceBroker;
 let lastPosition = 0;
 const database = unique("view");
+const schema = unique("view").toLowerCase().replace(/[^a-z0-9_]/g, "_");
 
 beforeAll(async () => {
   broker = await startBroker([
@@ -31,8 +33,10 @@ beforeAll(async () => {
     ProcessDefinitionService,
     ProcessInstanceService,
     ProcessVariableService,
-    { ...ViewService, settings: { mongoUrl: null, processorName: "view-embedded", dropDelayMs: 60_000 } },
-    { ...ViewService, name: "viewMongo", settings: { mongoUrl: testMongoUrl(), database, processorName: "view-mongo", dropDelayMs: 60_000 } },
+    { ...ViewService, settings: { store: "memory", mongoUrl: null, processorName: "view-embedded", dropDelayMs: 60_000 } },
+    { ...ViewService, name: "viewMongo", settings: { store: "mongo", mongoUrl: testMongoUrl(), database, processorName: "view-mongo", dropDelayMs: 60_000 } },
+    { ...ViewService, name: "viewPostgres", settings: { store: "postgres", databaseUrl: testDatabaseUrl(), schema, processorName: "view-postgres", dropDelayMs: 60_000 } },
+    { ...ViewService, name: "viewPglite", settings: { store: "postgres", databaseUrl: null, pgliteDir: "memory", processorName: "view-pglite", dropDelayMs: 60_000 } },
   ]);
   lastPosition = await seed(broker);
 });
@@ -42,6 +46,7 @@ afterAll(async () => {
   const store = await MongoViewStore.connect(testMongoUrl(), database);
   await store.dropDatabase();
   await store.close();
+  await dropSchema(schema);
 });
 
 const q = (view: ViewName, query: string, params: object = {}) => call(view === "view" ? broker : broker, `${view}.${query}`, { minPosition: lastPosition, ...params });
@@ -196,8 +201,8 @@ describe.each(VIEWS)("queries on %s", (view) => {
   });
 });
 
-describe("both stores", () => {
-  it("answer every query identically", async () => {
+describe("every store", () => {
+  it("answers every query identically", async () => {
     const queries: [string, object][] = [
       ["allTasks", {}],
       ["allTasks", { sort: ["+task.priority", "-task.createTime"], filters: ["amount>0"] }],
@@ -224,8 +229,8 @@ describe("both stores", () => {
       ["processVariablesForInstance", { processInstanceId: "pi-1" }],
     ];
     for (const [query, params] of queries) {
-      const [embedded, mongo] = await Promise.all([q("view", query, params), q("viewMongo", query, params)]);
-      expect(mongo, query).toEqual(embedded);
+      const [memory, ...others] = await Promise.all(VIEWS.map((view) => q(view, query, params)));
+      others.forEach((answer, i) => expect(answer, `${query} on ${VIEWS[i + 1]}`).toEqual(memory));
     }
   });
 

@@ -6,8 +6,10 @@
 //   #/tasks/amend-request/<taskId>       amend a returned request and resubmit it, or cancel it
 //   #/approval-request/<requestId>       a request and its history
 //   #/requests                           the requests of the current user
-// The acting user comes from ?user=<id>, else the one chosen last (localStorage); every API call names them in
-// the X-Current-User-ID header. Text from the server is only ever set as text, never as HTML.
+// The acting user comes from the link: ?userId=<id> (Polyflow's hand-over, which task lists fill in from the
+// %userId% of the form URL) or ?user=<id>, in the query or after the route (#/start?userId=kermit); else the one
+// chosen last (localStorage). Every API call names them in the X-Current-User-ID header. Text from the server is
+// only ever set as text, never as HTML.
 
 const USER_KEY = "approval.user";
 const state = { user: null, environment: null };
@@ -81,13 +83,30 @@ async function api(method, path, body) {
 
 // ---- user ----
 
+/** The user a link hands over, if it names one: after the route first (where hash routers keep it), then the query. */
+function userFromLink() {
+  const afterRoute = new URLSearchParams(location.hash.split("?")[1] ?? "");
+  const query = new URLSearchParams(location.search);
+  return afterRoute.get("userId") ?? afterRoute.get("user") ?? query.get("userId") ?? query.get("user");
+}
+
+/** Acts for the user the link names, when it names a known one (a link followed later may name another). */
+function takeUserFromLink() {
+  const id = userFromLink();
+  if (!id || id === state.user || !state.environment.users.some((u) => u.id === id)) return;
+  state.user = id;
+  localStorage.setItem(USER_KEY, id);
+  const select = document.getElementById("user-select");
+  if (select) select.value = id;
+}
+
 async function loadEnvironment() {
   state.environment = await api("GET", "/api/environment");
   const users = state.environment.users;
-  const fromQuery = new URLSearchParams(location.search).get("user");
   const remembered = localStorage.getItem(USER_KEY);
   const known = (id) => users.some((u) => u.id === id);
-  state.user = [fromQuery, remembered].find((id) => id && known(id)) ?? users[0]?.id ?? null;
+  state.user = [userFromLink(), remembered].find((id) => id && known(id)) ?? users[0]?.id ?? null;
+  if (state.user) localStorage.setItem(USER_KEY, state.user);
   const select = document.getElementById("user-select");
   select.replaceChildren(...users.map((u) => h("option", { value: u.id }, u.displayName ?? u.username)));
   select.value = state.user ?? "";
@@ -323,7 +342,10 @@ async function route() {
   }
 }
 
-window.addEventListener("hashchange", () => void route());
+window.addEventListener("hashchange", () => {
+  takeUserFromLink();
+  void route();
+});
 try {
   await loadEnvironment();
   await route();

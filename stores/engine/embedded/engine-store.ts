@@ -386,7 +386,7 @@ export class EngineStore {
     const database = await openDatabase({
       url: options.databaseUrl,
       pgliteDir: options.pgliteDir,
-      schema: options.schema,
+      schema: options.schema ?? "engine",
       migrations: embeddedEngineMigrations,
       migrationsTable: embeddedEngineMigrationsTable,
       poolMax: 4,

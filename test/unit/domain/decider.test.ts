@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { assertNever, DomainError, fold, isDomainError } from "../../../domain/decider.ts";
 import { eventSchemaVersion, eventTypes, isDomainEventType } from "../../../domain/events.ts";
+import { domainUpcasters } from "../../../domain/upcasters.ts";
 import * as domain from "../../../domain/index.ts";
 import { jsonEqual, nameSet, nonEmptyOrNull, normalizeSourceReference, orNull } from "../../../domain/types.ts";
 
@@ -70,12 +71,14 @@ describe("shared value helpers", () => {
 });
 
 describe("event catalogue", () => {
-  it("lists every event type once, grouped per aggregate, all at schema version 1", () => {
+  it("lists every event type once, grouped per aggregate, each at the version its upcasters lead to", () => {
     expect(Object.keys(eventTypes).sort()).toEqual(["dataEntry", "processDefinition", "processInstance", "processVariables", "task"]);
     const all = Object.values(eventTypes).flat();
     expect(new Set(all.map((e) => e.type)).size).toBe(all.length);
-    expect(all).toHaveLength(15 + 4 + 2 + 5 + 1);
-    for (const info of all) expect(info.schemaVersion).toBe(1);
+    expect(all).toHaveLength(15 + 4 + 3 + 5 + 1);
+    // The event store writes the upcasters' current version: the catalogue must agree with it.
+    for (const info of all) expect(info.schemaVersion).toBe(domainUpcasters.currentVersion(info.type));
+    expect(eventSchemaVersion("ProcessDefinitionRegistered")).toBe(2);
     expect(eventTypes.task.map((e) => e.type)).toContain("TaskInteractionRefused");
     expect(eventTypes.processInstance.map((e) => e.type)).toContain("ProcessInstanceFinished");
   });

@@ -7,8 +7,13 @@ import {
   type ProcessDefinitionEvent,
   type ProcessDefinitionState,
   type RegisterProcessDefinition,
+  type ReportProcessStartRefused,
   type RequestProcessStart,
+  START_WINDOW,
+  startRequestOf,
 } from "../../../domain/process-definition.ts";
+import { domainUpcasters } from "../../../domain/upcasters.ts";
+import { eventSchemaVersion } from "../../../domain/events.ts";
 
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
@@ -22,7 +27,7 @@ function stateAfter(...events: ProcessDefinitionEvent[]): ProcessDefinitionState
   return deepFreeze(fold(decider, deepFreeze(events)));
 }
 
-function decideAfter(history: ProcessDefinitionEvent[], command: RegisterProcessDefinition | RequestProcessStart) {
+function decideAfter(history: ProcessDefinitionEvent[], command: RegisterProcessDefinition | RequestProcessStart | ReportProcessStartRefused) {
   const events = decider.decide(deepFreeze(command), stateAfter(...history));
   expect(findNonJson(events)).toBeNull();
   return events;
@@ -51,6 +56,7 @@ const registered: ProcessDefinitionEvent = {
     processVersionTag: null,
     processDescription: null,
     formKey: null,
+    startsThroughForm: false,
     startableFromTasklist: true,
     candidateStarterUsers: ["kermit", "piggy"],
     candidateStarterGroups: ["muppetshow"],
@@ -98,8 +104,8 @@ describe("process definition", () => {
   });
 
   it("evolve: registered holds the definition", () => {
-    expect(decider.initialState).toEqual({ status: "initial", definition: null });
-    expect(stateAfter(registered)).toEqual({ status: "registered", definition: registered.data });
+    expect(decider.initialState).toEqual({ status: "initial", definition: null, starts: [] });
+    expect(stateAfter(registered)).toEqual({ status: "registered", definition: registered.data, starts: [] });
   });
 
   it("a start request of an unregistered definition → NOT_FOUND", () => {
@@ -132,10 +138,97 @@ describe("process definition", () => {
     expect(decideAfter([registered], requestStart)[0]!.data).toMatchObject({ businessKey: null });
   });
 
-  it("a start request does not change the state, and may be repeated", () => {
-    const state = stateAfter(registered);
-    const [event] = decider.decide(requestStart, state);
-    expect(decider.evolve(state, event!)).toBe(state);
-    expect(decideAfter([registered, event!], requestStart)).toHaveLength(1);
+  it("a start request is remembered; the same request again yields nothing, another one an event", () => {
+    const [event] = decideAfter([registered], requestStart);
+    expect(startRequestOf(stateAfter(registered, event!), "req-1")).toEqual({ requestId: "req-1", requestedBy: "kermit", status: "requested", reason: null });
+    expect(stateAfter(registered, event!).definition).toEqual(registered.data);
+    expect(decideAfter([registered, event!], requestStart)).toEqual([]);
+    expect(decideAfter([registered, event!], { ...requestStart, requestId: "req-2" })).toHaveLength(1);
+  });
+
+  describe("start form", () => {
+    const withForm = { ...register, formKey: "start-approval" };
+    const registeredWithForm = decideAfter([], withForm)[0]!;
+
+    it("given a start form and nothing said, when registered, then it starts through the form", () => {
+      expect(registeredWithForm.data).toMatchObject({ formKey: "start-approval", startsThroughForm: true });
+    });
+
+    it("given a start form, when registered as startable directly, then it is recorded so", () => {
+      expect(decideAfter([], { ...withForm, startsThroughForm: false })[0]!.data).toMatchObject({ formKey: "start-approval", startsThroughForm: false });
+    });
+
+    it("given no start form, when registered, then it starts directly; saying so explicitly changes nothing", () => {
+      expect(registered.data).toMatchObject({ startsThroughForm: false });
+      expect(decideAfter([registered], { ...register, startsThroughForm: false })).toEqual([]);
+      expect(decideAfter([registered], { ...register, startsThroughForm: true })[0]!.data).toMatchObject({ startsThroughForm: true });
+    });
+
+    it("given a definition that starts through its form, when started directly, then CONFLICT naming the form", () => {
+      let error: unknown;
+      try {
+        decider.decide(requestStart, stateAfter(registeredWithForm));
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(DomainError);
+      expect((error as DomainError).kind).toBe("CONFLICT");
+      expect((error as DomainError).message).toBe('Approve request (approve) starts through its start form "start-approval": open the form to start it');
+      expect((error as DomainError).details).toMatchObject({ startsThroughForm: true });
+    });
+
+    it("upcasts a version 1 registration: a form key means it starts through the form", () => {
+      expect(eventSchemaVersion("ProcessDefinitionRegistered")).toBe(2);
+      const { startsThroughForm: _s, ...v1 } = registeredWithForm.data as unknown as Record<string, unknown>;
+      expect(domainUpcasters.upcast("ProcessDefinitionRegistered", 1, v1 as never)).toEqual({ schemaVersion: 2, data: registeredWithForm.data });
+      const { startsThroughForm: _t, ...v1WithoutForm } = registered.data as unknown as Record<string, unknown>;
+      expect(domainUpcasters.upcast("ProcessDefinitionRegistered", 1, v1WithoutForm as never).data).toEqual(registered.data);
+    });
+  });
+
+  describe("refused start", () => {
+    const requested = decideAfter([registered], requestStart)[0]!;
+    const refuse: ReportProcessStartRefused = {
+      type: "ReportProcessStartRefused",
+      processDefinitionId: "approve:3:77",
+      requestId: "req-1",
+      requestedBy: "kermit",
+      reason: "Unknown property used in expression: ${request}",
+    };
+    const refused: ProcessDefinitionEvent = {
+      type: "ProcessStartRefused",
+      data: {
+        processDefinitionId: "approve:3:77",
+        processDefinitionKey: "approve",
+        applicationName: "approval-app",
+        requestId: "req-1",
+        requestedBy: "kermit",
+        reason: "Unknown property used in expression: ${request}",
+      },
+    };
+
+    it("given a start request, when its connector reports a refusal, then ProcessStartRefused names the requester", () => {
+      expect(decideAfter([registered, requested], refuse)).toEqual([refused]);
+    });
+
+    it("then the request's outcome is refused, with the engine's reason", () => {
+      expect(startRequestOf(stateAfter(registered, requested, refused), "req-1")).toEqual({ requestId: "req-1", requestedBy: "kermit", status: "refused", reason: refuse.reason });
+    });
+
+    it("given a refused request, when reported again, then nothing", () => {
+      expect(decideAfter([registered, requested, refused], refuse)).toEqual([]);
+    });
+
+    it("given an unregistered definition, when a refusal is reported, then NOT_FOUND", () => {
+      expect(() => decider.decide(refuse, decider.initialState)).toThrow(DomainError);
+    });
+
+    it("given a request older than the window, when refused, then the user is still told", () => {
+      const many = Array.from({ length: START_WINDOW + 1 }, (_, i) => decideAfter([registered], { ...requestStart, requestId: `many-${i}` })[0]!);
+      const state = stateAfter(registered, requested, ...many);
+      expect(state.starts).toHaveLength(START_WINDOW);
+      expect(startRequestOf(state, "req-1")).toBeNull();
+      expect(decider.decide(refuse, state)).toEqual([refused]);
+    });
   });
 });

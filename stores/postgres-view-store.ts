@@ -1,0 +1,395 @@
+// The view on PostgreSQL (VIEW_STORE=postgres; on the embedded platform, in the one PGlite database). The view
+// service speaks MongoDB filter and sort documents to every store (domain/view/filters.ts); this store translates
+// the subset they use into SQL that the planner can serve from indexes:
+//
+// - one table per collection and generation ("tasks_g1"): the document as jsonb, its id, its `deleted` flag and
+//   its authorized principals as a text[] column with a GIN index (the question every task list asks first);
+// - `field = value`, `$in` and `null` become jsonpath predicates (`doc @? '$.a[*] ? (@ == "x")'`), which follow
+//   MongoDB's array semantics (a value matches an array that holds it) and are served by the GIN index on doc;
+//   ranges and `$regex` become jsonpath comparisons, which, like MongoDB, only compare values of one type;
+// - sorts use three key functions (migrations/20261130000400_view.ts) that order mixed types as MongoDB does;
+//   the default orders of tasks and data entries have btree indexes on exactly those expressions.
+//
+// Writes are multi-row upserts from one jsonb parameter; `atomically` runs a projection batch and the view's
+// token in one transaction.
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { Knex } from "knex";
+import type { SortSpec } from "../domain/view/filters.ts";
+import { openDatabase, type Database } from "./database.ts";
+import { viewMigrations, viewMigrationsTable } from "../migrations/view.ts";
+import type { Doc, Filter, FindOptions, IndexSpec, ViewCollection, ViewStore } from "./view-store.ts";
+
+export interface PostgresViewStoreOptions {
+  /** postgres://… ; null: the embedded PGlite database in `pgliteDir` (null there too: a private one in memory). */
+  url: string | null;
+  pgliteDir: string | null;
+  /** Default "view". */
+  schema?: string;
+  poolMax?: number;
+}
+
+/** Refused by the translator: a filter the PostgreSQL view does not know how to run. */
+export class UnsupportedFilterError extends Error {}
+
+// ---- MongoDB filter → SQL --------------------------------------------------------------------------------------
+
+export interface Sql {
+  sql: string;
+  bindings: Knex.RawBinding[];
+}
+
+const COMPARISONS: Record<string, string> = { $gt: ">", $gte: ">=", $lt: "<", $lte: "<=" };
+
+/** A jsonpath literal for a JSON scalar; strings as JSON strings, which jsonpath reads alike. */
+function literal(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw new UnsupportedFilterError(`${value} cannot be compared`);
+    return String(value);
+  }
+  if (typeof value === "boolean") return String(value);
+  throw new UnsupportedFilterError(`a filter value must be a string, number, boolean or null, not ${JSON.stringify(value)}`);
+}
+
+/** `$."a"."b"`: every key quoted, so that no key can be read as jsonpath syntax. */
+function jsonPath(path: string): string {
+  return "$" + path.split(".").map((segment) => "." + JSON.stringify(segment)).join("");
+}
+
+function exists(path: string, predicate: string): Sql {
+  return { sql: `doc @\\? ?::jsonpath`, bindings: [`${jsonPath(path)}[*] ? (${predicate})`] };
+}
+
+function isNull(path: string): Sql {
+  // MongoDB's {a: null}: a is missing, null, or an array holding null.
+  return { sql: `(NOT doc @\\? ?::jsonpath OR doc @\\? ?::jsonpath)`, bindings: [jsonPath(path), `${jsonPath(path)}[*] ? (@ == null)`] };
+}
+
+function not(part: Sql): Sql {
+  return { sql: `NOT ${part.sql}`, bindings: part.bindings };
+}
+
+function all(parts: Sql[], joiner: "AND" | "OR"): Sql {
+  if (parts.length === 0) return { sql: joiner === "AND" ? "true" : "false", bindings: [] };
+  if (parts.length === 1) return parts[0]!;
+  return { sql: `(${parts.map((p) => p.sql).join(` ${joiner} `)})`, bindings: parts.flatMap((p) => p.bindings) };
+}
+
+function regexLiteral(pattern: unknown, options: unknown): string {
+  if (typeof pattern !== "string") throw new UnsupportedFilterError("$regex takes a string");
+  const flags = typeof options === "string" && options.includes("i") ? ` flag "i"` : "";
+  return `@ like_regex ${JSON.stringify(pattern)}${flags}`;
+}
+
+function fieldCondition(field: string, condition: unknown): Sql {
+  if (field === "_id") {
+    if (typeof condition === "string") return { sql: "id = ?", bindings: [condition] };
+    const values = (condition as { $in?: unknown[] })?.$in;
+    if (Array.isArray(values) && values.every((v) => typeof v === "string")) return { sql: "id = ANY(?::text[])", bindings: [values as string[]] };
+    throw new UnsupportedFilterError(`_id takes a string or $in of strings`);
+  }
+  if (field === "deleted" && typeof condition === "boolean") return { sql: condition ? "deleted" : "NOT deleted", bindings: [] };
+  if (field === "authorizedPrincipals") {
+    if (typeof condition === "string") return { sql: "principals @> ARRAY[?]::text[]", bindings: [condition] };
+    const values = (condition as { $in?: unknown[] })?.$in;
+    if (Array.isArray(values) && values.every((v) => typeof v === "string")) return { sql: "principals && ?::text[]", bindings: [values as string[]] };
+    throw new UnsupportedFilterError(`authorizedPrincipals takes a string or $in of strings`);
+  }
+  if (condition === null) return isNull(field);
+  if (typeof condition !== "object" || Array.isArray(condition)) return exists(field, `@ == ${literal(condition)}`);
+  const operators = condition as Record<string, unknown>;
+  const parts: Sql[] = [];
+  for (const [operator, value] of Object.entries(operators)) {
+    if (operator in COMPARISONS) {
+      parts.push(exists(field, `@ ${COMPARISONS[operator]} ${literal(value)}`));
+    } else if (operator === "$in" || operator === "$nin") {
+      if (!Array.isArray(value)) throw new UnsupportedFilterError(`${operator} takes a list`);
+      const values = value.filter((v) => v !== null);
+      const alternatives: Sql[] = [];
+      if (values.length > 0) alternatives.push(exists(field, values.map((v) => `@ == ${literal(v)}`).join(" || ")));
+      if (values.length < value.length) alternatives.push(isNull(field));
+      const any = all(alternatives, "OR");
+      parts.push(operator === "$in" ? any : not(any));
+    } else if (operator === "$ne") {
+      parts.push(not(value === null ? isNull(field) : exists(field, `@ == ${literal(value)}`)));
+    } else if (operator === "$eq") {
+      parts.push(value === null ? isNull(field) : exists(field, `@ == ${literal(value)}`));
+    } else if (operator === "$regex") {
+      parts.push(exists(field, regexLiteral(value, operators.$options)));
+    } else if (operator === "$options") {
+      continue;
+    } else {
+      throw new UnsupportedFilterError(`operator ${operator} is not supported by the PostgreSQL view`);
+    }
+  }
+  return all(parts, "AND");
+}
+
+/** The WHERE clause of a MongoDB filter document (the subset the view's queries produce). */
+export function whereOf(filter: Filter): Sql {
+  const parts: Sql[] = [];
+  for (const [key, value] of Object.entries(filter)) {
+    if (key === "$and" || key === "$or") {
+      if (!Array.isArray(value)) throw new UnsupportedFilterError(`${key} takes a list`);
+      parts.push(all(value.map((item) => whereOf(item as Filter)), key === "$and" ? "AND" : "OR"));
+    } else if (key.startsWith("$")) {
+      throw new UnsupportedFilterError(`operator ${key} is not supported by the PostgreSQL view`);
+    } else {
+      parts.push(fieldCondition(key, value));
+    }
+  }
+  return all(parts, "AND");
+}
+
+/** The three sort keys of a document path, in MongoDB's order of types. */
+export function sortKeys(path: string): string[] {
+  if (path === "_id") return ["id"];
+  const value = `(doc #> '{${path.split(".").map((s) => `"${s.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("'", "''")}"`).join(",")}}')`;
+  return [`view_rank(${value})`, `view_number(${value})`, `view_text(${value}) COLLATE "C"`];
+}
+
+/** ORDER BY terms; ids are never null, so they take no NULLS clause (and match the indexes' `id ASC`). */
+function orderTerms(sort: SortSpec): string[] {
+  return sort.flatMap(([path, direction]) =>
+    path === "_id" ? [`id ${direction === 1 ? "ASC" : "DESC"}`] : sortKeys(path).map((key) => `${key} ${direction === 1 ? "ASC NULLS FIRST" : "DESC NULLS LAST"}`),
+  );
+}
+
+export function orderByOf(sort: SortSpec | undefined): string {
+  const terms = orderTerms(sort ?? []);
+  return terms.length > 0 ? ` ORDER BY ${terms.join(", ")}` : "";
+}
+
+// ---- tables ----------------------------------------------------------------------------------------------------
+
+/** SQL name of a collection: "dataEntries_g2" → "data_entries_g2". */
+export function tableName(collection: string): string {
+  const name = collection.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  if (!/^[a-z][a-z0-9_]{0,62}$/.test(name)) throw new UnsupportedFilterError(`"${collection}" is not a view collection name`);
+  return name;
+}
+
+/** Sort orders with an index of their own (the defaults of the task list and the data pool). */
+const SORT_INDEXES: Record<string, SortSpec[]> = {
+  tasks: [[["createTime", -1]]],
+  data_entries: [[["lastModifiedDate", -1]]],
+};
+
+function indexTerms(spec: SortSpec): string {
+  return orderTerms([...spec, ["_id", 1]]).join(", ");
+}
+
+function tableDdl(table: string): string[] {
+  const kind = table.replace(/_g\d+$/, "");
+  const statements = [
+    `CREATE TABLE IF NOT EXISTS "${table}" (
+       id text COLLATE "C" PRIMARY KEY,
+       doc jsonb NOT NULL,
+       deleted boolean NOT NULL DEFAULT false,
+       principals text[] NOT NULL DEFAULT '{}'
+     )`,
+    `CREATE INDEX IF NOT EXISTS "${table}_principals" ON "${table}" USING gin (principals) WHERE NOT deleted`,
+  ];
+  if (kind === "tasks" || kind === "data_entries") {
+    statements.push(`CREATE INDEX IF NOT EXISTS "${table}_doc" ON "${table}" USING gin (doc jsonb_path_ops) WHERE NOT deleted`);
+  }
+  (SORT_INDEXES[kind] ?? []).forEach((spec, i) => {
+    statements.push(`CREATE INDEX IF NOT EXISTS "${table}_sort${i}" ON "${table}" (${indexTerms(spec)}) WHERE NOT deleted`);
+  });
+  if (kind === "process_variables") {
+    statements.push(`CREATE INDEX IF NOT EXISTS "${table}_instance" ON "${table}" ((doc ->> 'processInstanceId'))`);
+  }
+  return statements;
+}
+
+// ---- the store -------------------------------------------------------------------------------------------------
+
+/** Documents per upsert statement. */
+const WRITE_CHUNK = 500;
+
+class PostgresViewCollection<D extends Doc> implements ViewCollection<D> {
+  constructor(
+    private readonly store: PostgresViewStore,
+    private readonly table: string,
+  ) {}
+
+  async find(filter: Filter, options: FindOptions = {}): Promise<D[]> {
+    const where = whereOf(filter);
+    let sql = `SELECT doc FROM "${this.table}" WHERE ${where.sql}${orderByOf(options.sort)}`;
+    const bindings = [...where.bindings];
+    if (options.limit) {
+      sql += ` LIMIT ?`;
+      bindings.push(options.limit);
+    }
+    if (options.skip) {
+      sql += ` OFFSET ?`;
+      bindings.push(options.skip);
+    }
+    const rows = await this.store.rows<{ doc: D }>(sql, bindings);
+    return rows.map((row) => (options.fields ? pick(row.doc, options.fields) : row.doc));
+  }
+
+  async count(filter: Filter): Promise<number> {
+    const where = whereOf(filter);
+    const [row] = await this.store.rows<{ n: string | number }>(`SELECT count(*) AS n FROM "${this.table}" WHERE ${where.sql}`, where.bindings);
+    return Number(row?.n ?? 0);
+  }
+
+  async page(filter: Filter, options: FindOptions): Promise<{ docs: D[]; total: number }> {
+    const docs = await this.find(filter, options);
+    // A short first page is its own total; otherwise the database counts.
+    const skip = options.skip ?? 0;
+    const total = docs.length > 0 && docs.length < (options.limit ?? Infinity) ? skip + docs.length : await this.count(filter);
+    return { docs, total };
+  }
+
+  async byIds(ids: string[]): Promise<D[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.store.rows<{ doc: D }>(`SELECT doc FROM "${this.table}" WHERE id = ANY(?::text[])`, [ids]);
+    return rows.map((row) => row.doc);
+  }
+
+  async write(docs: D[]): Promise<void> {
+    for (let i = 0; i < docs.length; i += WRITE_CHUNK) {
+      const chunk = docs.slice(i, i + WRITE_CHUNK);
+      await this.store.rows(
+        `INSERT INTO "${this.table}" AS t (id, doc, deleted, principals)
+         SELECT d ->> '_id', d, coalesce((d ->> 'deleted')::boolean, false),
+                ARRAY(SELECT jsonb_array_elements_text(coalesce(d -> 'authorizedPrincipals', '[]'::jsonb)))
+           FROM jsonb_array_elements(?::jsonb) AS d
+         ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, deleted = excluded.deleted, principals = excluded.principals`,
+        [JSON.stringify(chunk)],
+      );
+    }
+  }
+
+  async distinct(path: string, filter: Filter): Promise<unknown[]> {
+    const where = whereOf(filter);
+    if (path === "_id") {
+      const rows = await this.store.rows<{ id: string }>(`SELECT id FROM "${this.table}" WHERE ${where.sql}`, where.bindings);
+      return rows.map((row) => row.id);
+    }
+    const rows = await this.store.rows<{ value: unknown }>(
+      `SELECT DISTINCT v AS value FROM "${this.table}", jsonb_path_query(doc, ?::jsonpath) AS v WHERE ${where.sql}`,
+      [`${jsonPath(path)}[*]`, ...where.bindings],
+    );
+    return rows.map((row) => row.value);
+  }
+
+  async countBy(path: string, filter: Filter): Promise<{ value: unknown; count: number }[]> {
+    const where = whereOf(filter);
+    const rows = await this.store.rows<{ value: unknown; n: string | number }>(
+      `SELECT doc #> ?::text[] AS value, count(*) AS n FROM "${this.table}" WHERE ${where.sql} GROUP BY 1`,
+      [path.split("."), ...where.bindings],
+    );
+    return rows.map((row) => ({ value: row.value ?? null, count: Number(row.n) }));
+  }
+
+  async ensureIndexes(_indexes: IndexSpec[]): Promise<void> {
+    // The tables' indexes are designed for the SQL above (tableDdl), not derived from MongoDB's.
+    await this.store.ensureTable(this.table);
+  }
+}
+
+function pick<D extends Doc>(doc: D, fields: string[]): D {
+  const picked: Record<string, unknown> = { _id: doc._id };
+  for (const field of fields) if (field in doc) picked[field] = doc[field];
+  return picked as D;
+}
+
+export class PostgresViewStore implements ViewStore {
+  readonly kind = "postgres" as const;
+  private readonly transaction = new AsyncLocalStorage<Knex.Transaction>();
+  private readonly tables = new Set<string>();
+
+  private constructor(private readonly database: Database) {}
+
+  static async open(options: PostgresViewStoreOptions): Promise<PostgresViewStore> {
+    const database = await openDatabase({
+      url: options.url,
+      pgliteDir: options.pgliteDir,
+      schema: options.schema ?? "view",
+      migrations: viewMigrations,
+      migrationsTable: viewMigrationsTable,
+      poolMax: options.poolMax ?? 10,
+    });
+    return new PostgresViewStore(database);
+  }
+
+  get embedded(): boolean {
+    return this.database.embedded;
+  }
+
+  get knex(): Knex {
+    return this.database.knex;
+  }
+
+  /** The connection of the running `atomically` call, or the pool. */
+  db(): Knex {
+    return this.transaction.getStore() ?? this.database.knex;
+  }
+
+  async rows<R>(sql: string, bindings: Knex.RawBinding[]): Promise<R[]> {
+    const result = await this.db().raw(sql, bindings);
+    return (result.rows ?? []) as R[];
+  }
+
+  collection<D extends Doc>(name: string): ViewCollection<D> {
+    return new PostgresViewCollection<D>(this, tableName(name));
+  }
+
+  async ensureTable(table: string): Promise<void> {
+    if (this.tables.has(table)) return;
+    for (const statement of tableDdl(table)) await this.db().raw(statement);
+    this.tables.add(table);
+  }
+
+  async getMeta(id: string): Promise<Doc | null> {
+    const [row] = await this.rows<{ doc: Doc }>(`SELECT doc FROM view_meta WHERE id = ?`, [id]);
+    return row?.doc ?? null;
+  }
+
+  async setMeta(doc: Doc): Promise<void> {
+    await this.rows(`INSERT INTO view_meta (id, doc) VALUES (?, ?::jsonb) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`, [doc._id, JSON.stringify(doc)]);
+  }
+
+  async collectionNames(): Promise<string[]> {
+    const rows = await this.rows<{ name: string }>(
+      `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = ? AND table_name ~ '_g[0-9]+$'`,
+      [this.database.schema],
+    );
+    return rows.map((row) => row.name);
+  }
+
+  async drop(names: string[]): Promise<void> {
+    for (const name of names) {
+      const table = tableName(name);
+      await this.db().raw(`DROP TABLE IF EXISTS "${table}"`);
+      this.tables.delete(table);
+    }
+  }
+
+  /** Runs `work` in one transaction: every read and write of the store inside it, and nothing else. */
+  atomically<T>(work: () => Promise<T>): Promise<T> {
+    if (this.transaction.getStore()) return work();
+    return this.database.knex.transaction((trx) => this.transaction.run(trx, work));
+  }
+
+  /** The query plan of a filter and sort on a collection (benchmarks and docs). */
+  async explain(collection: string, filter: Filter, options: FindOptions = {}): Promise<string> {
+    const where = whereOf(filter);
+    const bindings: Knex.RawBinding[] = [...where.bindings];
+    let sql = `SELECT doc FROM "${tableName(collection)}" WHERE ${where.sql}${orderByOf(options.sort)}`;
+    if (options.limit) {
+      sql += ` LIMIT ?`;
+      bindings.push(options.limit);
+    }
+    const result = await this.db().raw(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, bindings);
+    return (result.rows as { "QUERY PLAN": string }[]).map((row) => row["QUERY PLAN"]).join("\n");
+  }
+
+  close(): Promise<void> {
+    return this.database.close();
+  }
+}
