@@ -84,7 +84,7 @@ function platformServices(securityEnv: Record<string, string>): ServiceSchema<an
     ProcessDefinitionService,
     ProcessInstanceService,
     ProcessVariableService,
-    { ...ViewService, settings: { mongoUrl: null } },
+    { ...ViewService, settings: { mongoUrl: null, pgliteDir: "memory" } },
     { ...ApiService, settings: { ...ApiService.settings, port: 0, ip: "127.0.0.1", securityEnv } },
   ];
 }
