@@ -453,6 +453,11 @@ const ApiService: ServiceSchema<any> = {
       throw forbidden(`Only members of the operator group may use this`);
     },
 
+    /** moleculer-web's last-resort error handler: the same typed answer, and no stack in the log (issue 13). */
+    errorHandler(this: any, req: IncomingMessage, res: ServerResponse, err: unknown) {
+      this.sendApiError(req, res, err);
+    },
+
     /** moleculer-web's request handler behind the gate: a refused request never reaches routing or parsing. */
     async httpHandler(this: any, req: GatedRequest, res: ServerResponse, next?: (err?: unknown) => void) {
       try {

@@ -437,6 +437,11 @@ export function createApprovalService(options: ApprovalServiceOptions = {}): Ser
         return callerOf(req, this.auth, true)!.user;
       },
 
+      /** moleculer-web's last-resort error handler: the same typed answer, and no stack in the log (issue 13). */
+      errorHandler(this: any, req: IncomingMessage, res: ServerResponse, err: unknown) {
+        this.sendApiError(req, res, err);
+      },
+
       /** moleculer-web's request handler behind the shared gate: refused requests reach no route. */
       async httpHandler(this: any, req: GatedRequest, res: ServerResponse, next?: (err?: unknown) => void) {
         try {
