@@ -7,4 +7,4 @@ RUN npm ci --omit=dev --no-audit --no-fund
 COPY . .
 USER node
 EXPOSE 8081 8080
-CMD ["node", "--import", "tsx", "server.ts"]
+CMD ["node", "--import", "./lib/early-signals.mjs", "--import", "tsx", "server.ts"]

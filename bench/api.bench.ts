@@ -10,10 +10,20 @@
 // into the event store (append_to_streams, see bench/view.bench.ts) and projected by the view before the load.
 // autocannon runs as a child process, so that it does not share the server's event loop.
 //
-// Environment: BENCH_API_TASKS (default 20000), BENCH_API_STORE (embedded | mongo; default embedded),
+// View stores (BENCH_API_STORE): postgres (default; the PostgreSQL view in a fresh schema of the local server,
+// 100,000 tasks, the users of config/users.json among 1,000 more in 1–3 of 100 groups), pglite (the PostgreSQL view
+// on an embedded PGlite in a temporary directory, what `npm start` runs), memory (alias embedded: the in-memory
+// store), mongo (FerretDB); the last three with 20,000 tasks and 200 more users in 10 more groups by default.
+//
+// Environment: BENCH_API_TASKS (default 100000 on postgres, else 20000), BENCH_API_STORE (postgres | pglite |
+// memory | embedded | mongo; default postgres), BENCH_USERS / BENCH_GROUPS (extra users and groups; default 1000 /
+// 100 on postgres, else 200 / 10),
 // BENCH_SECONDS (per target, default 10), BENCH_WARMUP_SECONDS (default 2), BENCH_CONNECTIONS (default 10),
 // BENCH_DATABASE_URL / BENCH_MONGO_URL (default: TEST_* or `scripts/services.sh env`).
 import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createRequire } from "node:module";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -25,24 +35,23 @@ import { readEnvironment } from "../lib/env.ts";
 import { Directory } from "../lib/directory.ts";
 import EventStoreService from "../services/eventstore.service.ts";
 import ViewService from "../services/view.service.ts";
-import { dataEntryDecider, dataEntryStreamId } from "../domain/data-entry.ts";
-import type { CreateTask } from "../domain/task.ts";
-import type { AppendRequest } from "../stores/event-store.ts";
 import { random } from "../test/fixtures/command-mix.ts";
-import { appendAll, benchTask, mongoDescription, mongoUrl, newEvent, population, ratio, taskAppend, waitForView, type Population } from "./view.bench.ts";
+import { appendAll, mongoDescription, mongoUrl, population, ratio, taskWithEntryAppends, waitForView, type Population } from "./view.bench.ts";
 import { Cleanup, databaseUrl, dropSchema, envNumber, environmentLines, formatMs, formatRate, formatTable, percentile, postgresDescription, runId } from "./lib.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 process.chdir(repoRoot);
 
-const tasks = Math.floor(envNumber("BENCH_API_TASKS", 20_000));
+const storeKind = (process.env.BENCH_API_STORE ?? "postgres").trim().replace(/^embedded$/, "memory");
+if (!["postgres", "pglite", "memory", "mongo"].includes(storeKind)) throw new Error(`BENCH_API_STORE must be postgres, pglite, memory (embedded) or mongo, got "${storeKind}"`);
+const onServer = storeKind === "postgres";
+const tasks = Math.floor(envNumber("BENCH_API_TASKS", onServer ? 100_000 : 20_000));
+const extraUsers = Math.floor(envNumber("BENCH_USERS", onServer ? 1000 : 200));
+const extraGroups = Math.floor(envNumber("BENCH_GROUPS", onServer ? 100 : 10));
 const seconds = envNumber("BENCH_SECONDS", 10);
 const warmupSeconds = envNumber("BENCH_WARMUP_SECONDS", 2);
 const connections = Math.floor(envNumber("BENCH_CONNECTIONS", 10));
-const storeKind = (process.env.BENCH_API_STORE ?? "embedded").trim();
-if (storeKind !== "embedded" && storeKind !== "mongo") throw new Error(`BENCH_API_STORE must be embedded or mongo, got "${storeKind}"`);
 const USER = "kermit";
-const ENTRY_TYPE = "io.taskpool.bench.PurchaseRequest";
 
 // The gateway reads RATE_LIMIT when its module loads: 1200 requests per minute and user by default, which a load
 // test of one user exceeds within a second (every further answer would be 429). The limiter stays on, with a
@@ -52,43 +61,15 @@ process.env.RATE_LIMIT ??= "1000000000";
 const { default: ApiService } = await import("../services/api.service.ts");
 
 // ---------------------------------------------------------------------------------------------------------------
-// Seed: the example directory's users among 200 more, their groups among 10 more; one data entry per task
+// Seed: the example directory's users among BENCH_USERS more, their groups among BENCH_GROUPS more; one data
+// entry per task
 
 function seedPopulation(next: () => number): Population {
   const directory = Directory.load();
-  const others = population(200, 10, next);
+  const others = population(extraUsers, extraGroups, next);
   const groups = [...new Set([...directory.users.flatMap((u) => u.groups), ...others.groups])];
   const users = [...directory.users.map((u) => ({ username: u.username, groups: u.groups })), ...others.users];
   return { users, usernames: users.map((u) => u.username), groups };
-}
-
-/** The DataEntryCreated a task correlates with: same application, authorized to the task's candidate groups. */
-function dataEntryAppend(task: CreateTask, entryId: string): AppendRequest {
-  const decider = dataEntryDecider({ deletionStrategy: "lax" });
-  const events = decider.decide(
-    {
-      type: "CreateOrUpdateDataEntry",
-      entryType: ENTRY_TYPE,
-      entryId,
-      typeName: "Purchase Request",
-      applicationName: task.sourceReference.applicationName,
-      name: `Purchase request ${entryId}`,
-      description: task.description ?? null,
-      state: { processingType: "IN_PROGRESS", state: "Submitted" },
-      payload: task.payload ?? {},
-      correlations: {},
-      formKey: null,
-      authorizationChanges: (task.candidateGroups ?? []).map((name) => ({ kind: "AddGroup" as const, name })),
-      modification: { time: task.createTime ?? new Date().toISOString(), username: task.assignee ?? null, log: "Submitted" },
-    },
-    decider.initialState,
-  );
-  return {
-    streamId: dataEntryStreamId(ENTRY_TYPE, entryId),
-    expectedVersion: 0,
-    commandId: null,
-    events: events.map((e) => newEvent(e.type, e.data as object, "CreateOrUpdateDataEntry")),
-  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -164,8 +145,11 @@ async function main(): Promise<void> {
   // ---- seed ----
   const next = random(4242);
   const pop = seedPopulation(next);
+  const viewSchema = `${schema}_view`;
   cleanup.add(`drop schema ${schema}`, () => dropSchema(url, schema));
-  let pendingTask: CreateTask | null = null;
+  if (onServer) cleanup.add(`drop schema ${viewSchema}`, () => dropSchema(url, viewSchema));
+  const pgliteDir = storeKind === "pglite" ? mkdtempSync(join(tmpdir(), "taskpool-bench-api-")) : null;
+  if (pgliteDir) cleanup.add(`remove ${pgliteDir}`, async () => rmSync(pgliteDir, { recursive: true, force: true }));
   const seedStart = performance.now();
   // Even appends: a task's data entry; odd appends: the task itself (correlated with it).
   const appends = await (async () => {
@@ -173,13 +157,15 @@ async function main(): Promise<void> {
     setup.createService({ ...EventStoreService, settings: { databaseUrl: url, schema } });
     await setup.start();
     await setup.stop();
-    return appendAll(url, schema, tasks * 2, (i) => {
-      const index = Math.floor(i / 2);
-      if (i % 2 === 0) {
-        pendingTask = benchTask(index, next, pop, { [ENTRY_TYPE]: `pr-${index}` });
-        return dataEntryAppend(pendingTask, `pr-${index}`);
-      }
-      return taskAppend(pendingTask!);
+    let lastReport = performance.now();
+    return appendAll(url, schema, tasks * 2, taskWithEntryAppends(pop, next), {
+      batch: 1000,
+      onProgress: (done) => {
+        if (performance.now() - lastReport > 10_000) {
+          lastReport = performance.now();
+          console.error(`  seeding: ${Math.floor(done / 2).toLocaleString("en-US")} / ${tasks.toLocaleString("en-US")} tasks`);
+        }
+      },
     });
   })();
   const seedSeconds = (performance.now() - seedStart) / 1000;
@@ -189,7 +175,13 @@ async function main(): Promise<void> {
   const config = brokerConfig(readEnvironment({ ...process.env, LOG_LEVEL: "warn" }));
   const broker = new ServiceBroker({ ...config, namespace: `bench-${id}`, nodeID: `bench-api-${id}`, transporter: undefined, logger: { type: "Console", options: { level: "warn" } } });
   broker.createService({ ...EventStoreService, settings: { databaseUrl: url, schema } });
-  broker.createService({ ...ViewService, settings: mongo ? { mongoUrl: mongo, database: mongoDatabase } : { mongoUrl: null } });
+  const viewSettings: Record<string, unknown> = {
+    postgres: { store: "postgres", databaseUrl: url, schema: viewSchema, mongoUrl: null },
+    pglite: { store: "postgres", databaseUrl: null, pgliteDir: pgliteDir ? join(pgliteDir, "pglite") : null, schema: "view", mongoUrl: null },
+    memory: { store: "memory", mongoUrl: null },
+    mongo: { store: "mongo", mongoUrl: mongo, database: mongoDatabase },
+  }[storeKind]!;
+  broker.createService({ ...ViewService, settings: viewSettings });
   const api = broker.createService({ ...ApiService, settings: { ...ApiService.settings, port: 0, ip: "127.0.0.1" } } as ServiceSchema);
   const bare = broker.createService({
     name: "bare",
@@ -264,8 +256,12 @@ async function main(): Promise<void> {
           } finally {
             await client.close();
           }
-        })() : "embedded (mingo in memory; the default of `npm start`)",
-        data: `${tasks.toLocaleString("en-US")} tasks + ${tasks.toLocaleString("en-US")} correlated data entries (${appends.toLocaleString("en-US")} events); users of config/users.json + 200, groups + 10`,
+        })() : {
+          postgres: `PostgreSQL view (VIEW_STORE=postgres), schema ${viewSchema} on the same server`,
+          pglite: "PostgreSQL view on an embedded PGlite in a temporary directory (what `npm start` runs)",
+          memory: "memory (mingo in memory, rebuilt at every start)",
+        }[storeKind]!,
+        data: `${tasks.toLocaleString("en-US")} tasks + ${tasks.toLocaleString("en-US")} correlated data entries (${appends.toLocaleString("en-US")} events); users of config/users.json + ${extraUsers}, groups + ${extraGroups}`,
         user: `${USER} (X-Current-User-ID), groups ${JSON.stringify(Directory.load().find(USER)?.groups ?? [])}`,
         load: `autocannon (child process), ${connections} connections, ${seconds} s per target after ${warmupSeconds} s warm-up; ${rateLimitNote}`,
         broker: "moleculer.config.ts (metrics, validator, circuit breaker, tracking), no transporter; eventstore + view + api + bare gateway",
@@ -332,6 +328,7 @@ async function main(): Promise<void> {
         inProcess.map(({ label, t }) => [label, String(t.n), formatMs(t.p50Ms), formatMs(t.p99Ms), t.perSecond.toFixed(1)]),
       ),
     );
+    console.log(`\nRSS of this process (the node: broker with eventstore, view, api and the bare gateway; autocannon runs apart): ${(process.memoryUsage().rss / 1024 / 1024).toFixed(0)} MB`);
     console.log(`\nMeasured in ${took.toFixed(0)} s.`);
   } catch (err) {
     console.error(err);

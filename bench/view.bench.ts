@@ -1,6 +1,11 @@
 // View benchmark (npm run bench:view): the `view` service on a realistic task list, next to the same work done
 // straight through the store's own client in the same run.
 //
+// BENCH_STORES selects the stores: postgres and pglite (the default: the PostgreSQL view on the server at
+// BENCH_TASKS, default 100,000, and the embedded PGlite view next to the memory store at 20,000) run in
+// bench/view-sql.ts, described there; mongo and embedded (FerretDB and the memory store, with TaskCreated only, at
+// BENCH_TASKS default 5,000) run below as before.
+//
 //   1. Seed: N TaskCreated events (one stream per task) written into a fresh event-store schema on the local
 //      PostgreSQL through the store's own `append_to_streams` function, a few hundred appends per call.
 //   2. For each view store — MongoDB (FerretDB, a fresh database) and the embedded store (mingo in memory):
@@ -16,7 +21,7 @@
 //      store, structuredClone into a Map (what its write does).
 //
 // Environment: BENCH_TASKS (default 5000, see DEFAULT_NOTE), BENCH_USERS (1000), BENCH_GROUPS (100),
-// BENCH_QUERIES (per store and client, default 30), BENCH_STORES ("mongo,embedded"), BENCH_SEED (1),
+// BENCH_QUERIES (per store and client, default 30), BENCH_STORES (mongo and/or embedded here), BENCH_SEED (1),
 // BENCH_DATABASE_URL / BENCH_MONGO_URL (default: TEST_* or `scripts/services.sh env`). Everything written goes
 // into a fresh schema / database, dropped at the end.
 //
@@ -39,6 +44,7 @@ import pg from "pg";
 import EventStoreService from "../services/eventstore.service.ts";
 import ViewService from "../services/view.service.ts";
 import { taskDecider, taskStreamId, type CreateTask } from "../domain/task.ts";
+import { dataEntryDecider, dataEntryStreamId } from "../domain/data-entry.ts";
 import { domainUpcasters } from "../domain/upcasters.ts";
 import { and, parseFilters, parseSort, type MongoFilter, type SortSpec } from "../domain/view/filters.ts";
 import { live, taskVisibleTo } from "../domain/view/authorization.ts";
@@ -189,6 +195,54 @@ export function taskAppend(command: CreateTask): AppendRequest {
   };
 }
 
+/** The data entry type of the seeded data entries (one per task, correlated with it). */
+export const ENTRY_TYPE = "io.taskpool.bench.PurchaseRequest";
+
+/** The DataEntryCreated a task correlates with: same application, authorized to the task's candidate groups. */
+export function dataEntryAppend(task: CreateTask, entryId: string): AppendRequest {
+  const decider = dataEntryDecider({ deletionStrategy: "lax" });
+  const events = decider.decide(
+    {
+      type: "CreateOrUpdateDataEntry",
+      entryType: ENTRY_TYPE,
+      entryId,
+      typeName: "Purchase Request",
+      applicationName: task.sourceReference.applicationName,
+      name: `Purchase request ${entryId}`,
+      description: task.description ?? null,
+      state: { processingType: "IN_PROGRESS", state: "Submitted" },
+      payload: task.payload ?? {},
+      correlations: {},
+      formKey: null,
+      authorizationChanges: (task.candidateGroups ?? []).map((name) => ({ kind: "AddGroup" as const, name })),
+      modification: { time: task.createTime ?? new Date().toISOString(), username: task.assignee ?? null, log: "Submitted" },
+    },
+    decider.initialState,
+  );
+  return {
+    streamId: dataEntryStreamId(ENTRY_TYPE, entryId),
+    expectedVersion: 0,
+    commandId: null,
+    events: events.map((e) => newEvent(e.type, e.data as object, "CreateOrUpdateDataEntry")),
+  };
+}
+
+/**
+ * Appends of `tasks` tasks, each with one correlated data entry written just before it (even index: the data
+ * entry of task i/2, odd: the task), built from one random sequence: call make(0), make(1), … in order.
+ */
+export function taskWithEntryAppends(pop: Population, next: () => number): (i: number) => AppendRequest {
+  let pending: CreateTask | null = null;
+  return (i) => {
+    const index = Math.floor(i / 2);
+    if (i % 2 === 0) {
+      pending = benchTask(index, next, pop, { [ENTRY_TYPE]: `pr-${index}` });
+      return dataEntryAppend(pending, `pr-${index}`);
+    }
+    return taskAppend(pending!);
+  };
+}
+
 /**
  * Appends `total` appends made by `make(i)` through the event store's `append_to_streams` function in `schema`,
  * `batch` appends per call, `concurrency` calls at once. Returns the number of events written.
@@ -274,7 +328,7 @@ export async function waitForView(broker: ServiceBroker, label: string): Promise
 // ---------------------------------------------------------------------------------------------------------------
 // Measurements
 
-interface Timed {
+export interface Timed {
   n: number;
   seconds: number;
   perSecond: number;
@@ -283,7 +337,7 @@ interface Timed {
 }
 
 /** `n` sequential operations after `warmup` unmeasured ones; op(i) gets the operation's index (warm-up: negative). */
-async function sequential(n: number, warmup: number, op: (i: number) => Promise<unknown>): Promise<Timed> {
+export async function sequential(n: number, warmup: number, op: (i: number) => Promise<unknown>): Promise<Timed> {
   for (let i = 0; i < warmup; i++) await op(-1 - i);
   const latencies = new Float64Array(n);
   const t0 = performance.now();
@@ -297,7 +351,7 @@ async function sequential(n: number, warmup: number, op: (i: number) => Promise<
   return { n, seconds, perSecond: n / seconds, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99) };
 }
 
-function throughput(n: number, seconds: number): Timed {
+export function throughput(n: number, seconds: number): Timed {
   return { n, seconds, perSecond: n / seconds, p50Ms: Number.NaN, p99Ms: Number.NaN };
 }
 
@@ -312,9 +366,9 @@ interface Row {
   inProcess?: Timed;
 }
 
-const FILTERS = ["amount>500", "task.priority<80"];
-const SORT = ["-task.dueDate"];
-const PAGE_SIZE = 50;
+export const FILTERS = ["amount>500", "task.priority<80"];
+export const SORT = ["-task.dueDate"];
+export const PAGE_SIZE = 50;
 
 /** The filter document and sort the view builds for tasksForUser({ user, filters: FILTERS, sort: SORT }). */
 function sameQuery(user: User): { filter: MongoFilter; sort: SortSpec } {
@@ -334,7 +388,7 @@ const TASK_INDEXES: Record<string, 1 | -1>[] = [
   { dueDate: 1 },
 ];
 
-async function replay(broker: ServiceBroker, label: string): Promise<{ wall: Timed; reported: Timed; generation: number }> {
+export async function replay(broker: ServiceBroker, label: string): Promise<{ wall: Timed; reported: Timed; generation: number }> {
   const t0 = performance.now();
   await broker.call("view.replay");
   let lastReport = performance.now();
@@ -367,8 +421,18 @@ async function main(): Promise<void> {
   const queries = Math.floor(envNumber("BENCH_QUERIES", DEFAULT_QUERIES));
   const seed = Math.floor(envNumber("BENCH_SEED", 1));
   const warmup = Math.max(1, Math.min(10, Math.floor(queries / 10)));
-  const stores = (process.env.BENCH_STORES ?? "mongo,embedded").split(",").map((x) => x.trim());
-  if (stores.length === 0 || stores.some((x) => x !== "mongo" && x !== "embedded")) throw new Error(`BENCH_STORES must list mongo and/or embedded, got "${process.env.BENCH_STORES}"`);
+  const allStores = (process.env.BENCH_STORES ?? "postgres,pglite").split(",").map((x) => x.trim());
+  if (allStores.length === 0 || allStores.some((x) => !["postgres", "pglite", "mongo", "embedded"].includes(x))) {
+    throw new Error(`BENCH_STORES must list postgres, pglite, mongo and/or embedded, got "${process.env.BENCH_STORES}"`);
+  }
+  const sqlStores = allStores.filter((x) => x === "postgres" || x === "pglite");
+  if (sqlStores.length > 0) {
+    // The SQL stores have their own run (bench/view-sql.ts), loaded once this module is complete.
+    const { sqlViewBench } = await import("./view-sql.ts");
+    await sqlViewBench(sqlStores);
+  }
+  const stores = allStores.filter((x) => x === "mongo" || x === "embedded");
+  if (stores.length === 0) return;
   const url = databaseUrl();
   const mongo = stores.includes("mongo") ? mongoUrl() : null;
   const id = runId();
@@ -623,7 +687,7 @@ export function ratio(a: number, b: number): string {
 }
 
 /** The user of query `i` (the same sequence for every client; warm-up queries use other users). */
-function userFor(pop: Population, seed: number, i: number): User {
+export function userFor(pop: Population, seed: number, i: number): User {
   const next = random(seed * 104_729 + i + 1_000_003);
   return pick(pop.users, next);
 }
@@ -685,7 +749,7 @@ async function projectedDocuments(broker: ServiceBroker): Promise<Document[]> {
 }
 
 /** How many tasks each user may see (candidate user, assignee, or a candidate group of theirs), from the seed. */
-function visibleCounts(pop: Population, tasks: number, seed: number): { median: number; min: number; max: number } {
+export function visibleCounts(pop: Population, tasks: number, seed: number): { median: number; min: number; max: number } {
   const members = new Map<string, number[]>();
   pop.users.forEach((u, index) => {
     for (const g of u.groups) members.set(g, [...(members.get(g) ?? []), index]);
@@ -705,6 +769,11 @@ function visibleCounts(pop: Population, tasks: number, seed: number): { median: 
   return { median: percentile(sorted, 0.5), min: sorted[0] ?? 0, max: sorted[sorted.length - 1] ?? 0 };
 }
 
+// Not awaited at the top level: main() imports bench/view-sql.ts, which imports this module, and that import can
+// only complete once this module has finished evaluating.
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  await main();
+  main().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
 }

@@ -372,7 +372,7 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
       async handler(ctx: Context<{ states: string[]; page: number; size: number; minPosition?: number; maxWaitMs?: number }>) {
         await this.awaitPosition(ctx.params);
         const filter = and([live, { state: { $in: ctx.params.states } }]);
-        const { docs, total } = await (await this.view("processInstances")).page(filter, { sort: [["_id", 1]], skip: ctx.params.page * ctx.params.size, limit: ctx.params.size });
+        const { docs, total } = await this.page("processInstances", filter, { sort: [["_id", 1]], skip: ctx.params.page * ctx.params.size, limit: ctx.params.size });
         return { elements: docs.map((d: Doc) => processInstanceOf(d as ProcessInstanceDocument)), totalElementCount: total };
       },
     },
@@ -442,6 +442,26 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
     async view(collection: CollectionName): Promise<ViewCollection> {
       const meta = await this.readMeta();
       return this.store.collection(this.collectionName(collection, meta.generation));
+    },
+
+    /**
+     * One page and the total. Totals are kept per filter until the view moves on (its applied token changes):
+     * counting every match is the expensive half of a page (every visible row, where the page needs 50), and a
+     * task list asks the same question again and again between changes.
+     */
+    async page(collection: CollectionName, filter: MongoFilter, options: { sort?: [string, 1 | -1][]; skip?: number; limit?: number }) {
+      const meta = await this.readMeta();
+      const token = this.appliedToken(meta);
+      const name = this.collectionName(collection, meta.generation);
+      const key = `${name}\u0000${JSON.stringify(filter)}`;
+      const cached = this.totals.get(key) as { token: string; total: number } | undefined;
+      const knownTotal = cached && cached.token === token ? cached.total : undefined;
+      const result = await this.store.collection(name).page(filter, { ...options, knownTotal });
+      if (knownTotal === undefined) {
+        if (this.totals.size >= 10_000) this.totals.clear();
+        this.totals.set(key, { token, total: result.total });
+      }
+      return result;
     },
 
     async ensureIndexes(generation: number) {
@@ -661,7 +681,7 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
         where.push({ correlationIds: { $in: ids } });
       }
       const filter = and(where);
-      const { docs, total } = await (await this.view("tasks")).page(filter, { sort, skip: params.page * params.size, limit: params.size });
+      const { docs, total } = await this.page("tasks", filter, { sort, skip: params.page * params.size, limit: params.size });
       if (target === "task") return { elements: (docs as TaskDocument[]).map(taskOf), totalElementCount: total };
       return { elements: await this.joinDataEntries(docs as TaskDocument[], user), totalElementCount: total };
     },
@@ -690,7 +710,7 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
         queryError(err);
       }
       const filter = and([live, ...conditions, ...parsed.where]);
-      const { docs, total } = await (await this.view("dataEntries")).page(filter, { sort, skip: params.page * params.size, limit: params.size });
+      const { docs, total } = await this.page("dataEntries", filter, { sort, skip: params.page * params.size, limit: params.size });
       return { elements: (docs as DataEntryDocument[]).map(dataEntryOf), totalElementCount: total };
     },
 
@@ -716,7 +736,9 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
       const started = Date.now();
       let token = START_TOKEN;
       const apply = async (events: RecordedEvent[]) => {
-        await this.applyEvents(events, generation);
+        // One transaction per batch where the store has them: one commit instead of one per statement.
+        if (this.store.atomically) await this.store.atomically(() => this.applyEvents(events, generation));
+        else await this.applyEvents(events, generation);
         token = events[events.length - 1]!.token;
         state.eventsApplied += events.length;
         state.globalPosition = events[events.length - 1]!.globalPosition;
@@ -776,6 +798,7 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
     s.consistencyTimeoutMs = s.consistencyTimeoutMs ?? 10_000;
     s.dropDelayMs = s.dropDelayMs ?? 30_000;
     this.pendingChanges = [];
+    this.totals = new Map<string, { token: string; total: number }>();
     this.waiters = [];
     this.positionTokens = new Map<number, string>();
     this.meta = { _id: "view", generation: 1, token: START_TOKEN, globalPosition: 0 };

@@ -240,7 +240,7 @@ class PostgresViewCollection<D extends Doc> implements ViewCollection<D> {
     const docs = await this.find(filter, options);
     // A short first page is its own total; otherwise the database counts.
     const skip = options.skip ?? 0;
-    const total = docs.length > 0 && docs.length < (options.limit ?? Infinity) ? skip + docs.length : await this.count(filter);
+    const total = options.knownTotal ?? (docs.length > 0 && docs.length < (options.limit ?? Infinity) ? skip + docs.length : await this.count(filter));
     return { docs, total };
   }
 
@@ -262,6 +262,7 @@ class PostgresViewCollection<D extends Doc> implements ViewCollection<D> {
         [JSON.stringify(chunk)],
       );
     }
+    await this.store.written(this.table, docs.length);
   }
 
   async distinct(path: string, filter: Filter): Promise<unknown[]> {
@@ -302,6 +303,8 @@ export class PostgresViewStore implements ViewStore {
   readonly kind = "postgres" as const;
   private readonly transaction = new AsyncLocalStorage<Knex.Transaction>();
   private readonly tables = new Set<string>();
+  /** Rows written per table since its statistics were last gathered (embedded only). */
+  private readonly unanalyzed = new Map<string, number>();
 
   private constructor(private readonly database: Database) {}
 
@@ -337,6 +340,21 @@ export class PostgresViewStore implements ViewStore {
 
   collection<D extends Doc>(name: string): ViewCollection<D> {
     return new PostgresViewCollection<D>(this, tableName(name));
+  }
+
+  /**
+   * PGlite runs no autovacuum, so nothing would ever gather the planner's statistics of the view's tables: the
+   * store does it itself after every 5,000 rows written to a table (a server's autovacuum does this there).
+   */
+  async written(table: string, rows: number): Promise<void> {
+    if (!this.database.embedded) return;
+    const total = (this.unanalyzed.get(table) ?? 0) + rows;
+    if (total < 5000) {
+      this.unanalyzed.set(table, total);
+      return;
+    }
+    this.unanalyzed.set(table, 0);
+    await this.db().raw(`ANALYZE "${table}"`);
   }
 
   async ensureTable(table: string): Promise<void> {

@@ -1,7 +1,7 @@
 // The view's storage: MongoDB through the official driver, or an embedded store that keeps documents in memory
 // and evaluates the very same MongoDB filter and sort documents with mingo. The view service talks only to this
 // interface, so both answer every query alike; only scale differs.
-import { MongoClient, type Collection, type Db } from "mongodb";
+import type { Collection, Db, MongoClient } from "mongodb";
 import { Query } from "mingo";
 import type { SortSpec } from "../domain/view/filters.ts";
 
@@ -14,6 +14,8 @@ export interface FindOptions {
   limit?: number;
   /** Top-level fields to return (all when absent). */
   fields?: string[];
+  /** page(): the total is known already (counted for the same filter and view state); do not count again. */
+  knownTotal?: number;
 }
 
 export interface IndexSpec {
@@ -91,7 +93,7 @@ class MongoViewCollection<D extends Doc> implements ViewCollection<D> {
   }
 
   async page(filter: Filter, options: FindOptions): Promise<{ docs: D[]; total: number }> {
-    const [docs, total] = await Promise.all([this.find(filter, options), this.count(filter)]);
+    const [docs, total] = await Promise.all([this.find(filter, options), options.knownTotal ?? this.count(filter)]);
     return { docs, total };
   }
 
@@ -119,6 +121,8 @@ export class MongoViewStore implements ViewStore {
   /** Connects to `url`; the database is the URL's path, or `database` when given. */
   static async connect(url: string, database?: string): Promise<MongoViewStore> {
     // A hung server must surface as an error (and a retried batch), not as a view that silently stops.
+    // Loaded only where a MongoDB view is used: the driver is a sizeable part of a node's memory otherwise.
+    const { MongoClient } = await import("mongodb");
     const client = new MongoClient(url, { serverSelectionTimeoutMS: 10_000, socketTimeoutMS: 120_000, retryWrites: false });
     await client.connect();
     const db = client.db(database ?? (new URL(url).pathname.replace(/^\//, "") || "taskpool"));

@@ -43,7 +43,7 @@ describe.each(["postgres", "memory"] as const)("two API+view nodes with VIEW_STO
     await admin.query(`CREATE DATABASE ${database}`);
     const url = new URL(testDatabaseUrl());
     url.pathname = `/${database}`;
-    const common = { TRANSPORTER: testNatsUrl(), NAMESPACE: namespace, DATABASE_URL: url.toString(), VIEW_STORE: store, DATA_DIR: dataDir, LOG_LEVEL: "warn", HOST: "127.0.0.1" };
+    const common = { TRANSPORTER: testNatsUrl(), NAMESPACE: namespace, DATABASE_URL: url.toString(), VIEW_STORE: store, DATA_DIR: dataDir, LOG_LEVEL: "warn", HOST: "127.0.0.1", PUBLIC_URL: "http://taskpool.test" };
     nodes.store = spawnNode({ ...common, NODE_ID: "store", SERVICES: "eventstore,task" });
     for (const name of ["a", "b"]) {
       ports[name] = await freePort();
