@@ -145,17 +145,23 @@ export interface ClaimTask {
 export interface UnclaimTask {
   type: "UnclaimTask";
   id: string;
+  /** The user who asks; when set, the task must be theirs or nobody's (see assertNotClaimedByOther). */
+  username?: string | null;
 }
 
 export interface DeferTask {
   type: "DeferTask";
   id: string;
   followUpDate: IsoDate;
+  /** The user who asks; when set, the task must be theirs or nobody's. */
+  username?: string | null;
 }
 
 export interface UndeferTask {
   type: "UndeferTask";
   id: string;
+  /** The user who asks; when set, the task must be theirs or nobody's. */
+  username?: string | null;
 }
 
 export interface RequestTaskCompletion {
@@ -319,6 +325,23 @@ function effectiveCandidates(current: string[], requested: string[], adding: boo
   return nameSet(requested).filter((name) => known.has(name) !== adding);
 }
 
+/**
+ * Camunda's claim rule (TaskAlreadyClaimedException), applied to every intent of a user: a task that someone holds
+ * is theirs — nobody else may claim, unclaim, defer, undefer or complete it. Checked here, in the decider, so that
+ * every front door (the platform's API, an application's API, the REPL, a connector) gives the same answer. A
+ * command without a user (an engine's own report, an operator's call) is not a user's intent and passes.
+ */
+function assertNotClaimedByOther(task: TaskSnapshot, username: string | null | undefined, interaction: TaskInteraction): void {
+  const actor = orNull(username);
+  if (actor === null || task.assignee === null || task.assignee === actor) return;
+  throw new DomainError("CONFLICT", `task ${task.id} is claimed by ${task.assignee}`, {
+    aggregate: "task",
+    id: task.id,
+    assignee: task.assignee,
+    interaction,
+  });
+}
+
 function claimEvents(task: TaskSnapshot, assignee: string): TaskEvent[] {
   const events: TaskEvent[] = [];
   if (task.assignee !== null) {
@@ -426,17 +449,22 @@ function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
         data: { ...identity, groupId },
       }));
     case "ClaimTask":
+      assertNotClaimedByOther(task, command.assignee, "claim");
       return command.assignee === task.assignee ? [] : claimEvents(task, command.assignee);
     case "UnclaimTask":
+      assertNotClaimedByOther(task, command.username, "unclaim");
       return task.assignee === null
         ? []
         : [{ type: "TaskUnclaimed", data: { ...identity, formKey: task.formKey, previousAssignee: task.assignee } }];
     case "DeferTask":
+      assertNotClaimedByOther(task, command.username, "defer");
       return [{ type: "TaskDeferred", data: { ...identity, formKey: task.formKey, followUpDate: command.followUpDate } }];
     case "UndeferTask":
+      assertNotClaimedByOther(task, command.username, "undefer");
       return [{ type: "TaskUndeferred", data: { ...identity, formKey: task.formKey } }];
     case "RequestTaskCompletion": {
       const assignee = orNull(command.assignee);
+      assertNotClaimedByOther(task, assignee, "complete");
       // The engine completes as the task's assignee, so a different completer claims it first.
       const events = assignee !== null && assignee !== task.assignee ? claimEvents(task, assignee) : [];
       events.push({

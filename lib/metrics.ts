@@ -3,6 +3,9 @@
 import { MetricReporters } from "moleculer";
 
 const PrometheusReporter = MetricReporters.Prometheus;
+
+/** Metrics naming the host: hostname, addresses, user, kernel, architecture, command line (install path), pids. */
+const HOST_DETAIL = /^(os_hostname|os_type|os_release|os_arch|os_platform|os_user_\w+|os_network_\w+|os_cpu_info_model|process_arguments|process_pid|process_ppid|process_versions_\w+)\b/;
 const BaseReporter = Object.getPrototypeOf(PrometheusReporter.prototype);
 
 export class TaskpoolPrometheusReporter extends PrometheusReporter {
@@ -16,8 +19,16 @@ export class TaskpoolPrometheusReporter extends PrometheusReporter {
     return Promise.resolve();
   }
 
-  /** The Prometheus text of this node's metrics. */
-  render(): string {
-    return (this as any).generatePrometheusResponse();
+  /**
+   * The Prometheus text of this node's metrics. Without `hostDetails` the metrics that describe the host — its
+   * name, addresses, user, kernel, command line and install path — are left out: they are for operators only.
+   */
+  render(options: { hostDetails?: boolean } = {}): string {
+    const text: string = (this as any).generatePrometheusResponse();
+    if (options.hostDetails !== false) return text;
+    return text
+      .split("\n")
+      .filter((line) => !HOST_DETAIL.test(line.startsWith("# ") ? (line.split(" ")[2] ?? "") : line))
+      .join("\n");
   }
 }

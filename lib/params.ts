@@ -1,5 +1,6 @@
 // fastest-validator building blocks for the command and query actions. The schemas double as the source of the
 // OpenAPI document (services/api.service.ts), so a field is described here once.
+import { isCalendarDateTime } from "../domain/calendar.ts";
 
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
@@ -12,7 +13,7 @@ export function isoDate(options: { optional?: boolean } = {}) {
     format: "date-time",
     custom(value: unknown, errors: { type: string; actual: unknown }[]) {
       if (value === null || value === undefined) return value;
-      if (typeof value !== "string" || !ISO_DATE_TIME.test(value) || Number.isNaN(Date.parse(value))) {
+      if (typeof value !== "string" || !ISO_DATE_TIME.test(value) || !isCalendarDateTime(value)) {
         errors.push({ type: "isoDate", actual: value });
         return value;
       }

@@ -10,16 +10,27 @@
 // so that Polyflow's task list and clients generated from its contract work without a proxy.
 import ApiGateway from "moleculer-web";
 import type { Context, ServiceSchema } from "moleculer";
-import { createReadStream, readFileSync } from "node:fs";
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import serveStatic from "serve-static";
-import { importSPKI, jwtVerify, type JWTPayload } from "jose";
 import { readEnvironment } from "../lib/env.ts";
-import { ErrorTypes, notFound, unauthorized } from "../lib/errors.ts";
+import { forbidden, notFound } from "../lib/errors.ts";
+import {
+  Authenticator,
+  callerOf,
+  checkInput,
+  errorResponse,
+  Gate,
+  gatewaySecurityFromEnv,
+  sendHtml,
+  StreamLimiter,
+  tooManyStreams,
+  type Caller,
+  type GatedRequest,
+} from "../lib/gateway-security.ts";
 import { Directory } from "../lib/directory.ts";
 import { openApiDocument, type OpenApiRoute } from "../lib/openapi.ts";
 import { dataEntryDto, FormUrls, processDto, taskDto, viewSort } from "../lib/tasklist-dto.ts";
@@ -35,54 +46,16 @@ const publicDir = resolve(dirname(fileURLToPath(import.meta.url)), "..", "public
 
 interface Meta {
   user?: User & { id?: string };
+  /** Set by the gateway's authentication: the caller belongs to the operator group. */
+  operator?: boolean;
   $statusCode?: number;
   $responseHeaders?: Record<string, string>;
   $responseType?: string;
 }
 type ApiContext<P = Record<string, any>> = Context<{ params: Record<string, string>; query: Record<string, any>; body: any } & P, Meta>;
 
-// ---- HTTP status of each error type --------------------------------------------------------------------------
-
-const STATUS: Record<string, number> = {
-  [ErrorTypes.VALIDATION]: 400,
-  INVALID_REQUEST_BODY: 400,
-  INVALID_RESPONSE_TYPE: 400,
-  BAD_REQUEST: 400,
-  [ErrorTypes.EVENT_TOO_LARGE]: 400,
-  [ErrorTypes.INVALID_EVENT_DATA]: 400,
-  [ErrorTypes.UNAUTHORIZED]: 401,
-  NO_TOKEN: 401,
-  INVALID_TOKEN: 401,
-  [ErrorTypes.FORBIDDEN]: 403,
-  [ErrorTypes.NOT_FOUND]: 404,
-  SERVICE_NOT_FOUND: 404,
-  [ErrorTypes.CONFLICT]: 409,
-  RATE_LIMIT_EXCEEDED: 429,
-  [ErrorTypes.UNAVAILABLE]: 503,
-  [ErrorTypes.TIMEOUT]: 503,
-  SERVICE_NOT_AVAILABLE: 503,
-  REQUEST_TIMEOUT: 503,
-  REQUEST_REJECTED: 503,
-  QUEUE_FULL: 503,
-};
-
-/** The JSON an error becomes: a stable type, a message, data — never a stack. */
-export function errorResponse(err: any): { status: number; body: { type: string; message: string; data?: unknown } } {
-  const name = err?.name as string | undefined;
-  const byCode: Record<number, string> = { 400: "BAD_REQUEST", 401: ErrorTypes.UNAUTHORIZED, 403: ErrorTypes.FORBIDDEN, 404: ErrorTypes.NOT_FOUND, 409: ErrorTypes.CONFLICT, 429: "RATE_LIMIT_EXCEEDED" };
-  let type: string = err?.type ?? byCode[err?.code as number] ?? "INTERNAL_ERROR";
-  if (name === "ValidationError" || type === "VALIDATION_ERROR") type = ErrorTypes.VALIDATION;
-  if (name === "NotFoundError" && !err?.type) type = ErrorTypes.NOT_FOUND;
-  if (type === "RATE_LIMIT_EXCEEDED") return { status: 429, body: { type: ErrorTypes.RATE_LIMITED, message: "Too many requests; slow down" } };
-  if (type === "SERVICE_NOT_FOUND") return { status: 404, body: { type: ErrorTypes.NOT_FOUND, message: "Not found" } };
-  const status = STATUS[type] ?? (err?.code >= 400 && err?.code < 500 ? err.code : 500);
-  if (status >= 500 && !(type in STATUS)) return { status: 500, body: { type: "INTERNAL_ERROR", message: "Internal error" } };
-  const body: { type: string; message: string; data?: unknown } = { type: type === "NOT_FOUND" ? ErrorTypes.NOT_FOUND : type, message: err?.message ?? type };
-  if (err?.data !== undefined && status < 500) {
-    body.data = Array.isArray(err.data) ? err.data.map(({ nodeID: _n, action: _a, ...rest }: Record<string, unknown>) => rest) : err.data;
-  }
-  return { status, body };
-}
+// The error mapping is the shared one of every gateway; exported here too for the modules that imported it.
+export { errorResponse };
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
   if (res.headersSent) return;
@@ -91,6 +64,12 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 }
 
 // ---- params ---------------------------------------------------------------------------------------------------
+
+// The filter and sort grammar of docs/filters.md, as the OpenAPI document states it (so generated examples are
+// meaningful); domain/view/filters.ts remains the full check (known fields, typed values).
+// The value after the operator is free text: the pattern ends there.
+const FILTER_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.:-]*(\[\]|=|%|<|>)/;
+const SORT_PATTERN = /^[+-]?[A-Za-z0-9_][A-Za-z0-9_.:-]*$/;
 
 const taskId = { type: "object", props: { id: { type: "string", min: 1, max: 300 } } };
 const noBody = { type: "any", optional: true };
@@ -104,19 +83,20 @@ const listQuery = {
   props: {
     page: { type: "number", integer: true, min: 0, default: 0, convert: true, description: "0-based page" },
     size: { type: "number", integer: true, min: 1, max: 50, default: 50, convert: true, description: "Page size (at most 50)" },
-    sort: { type: "array", items: "string", optional: true, convert: true, description: "+field / -field, repeatable (docs/filters.md)" },
-    filters: { type: "array", items: "string", optional: true, convert: true, description: "<field><op><value>, repeatable (docs/filters.md)" },
+    sort: { type: "array", items: { type: "string", pattern: SORT_PATTERN }, optional: true, convert: true, description: "+field / -field, repeatable (docs/filters.md)" },
+    filters: { type: "array", items: { type: "string", pattern: FILTER_PATTERN }, optional: true, convert: true, description: "<field><op><value>, repeatable (docs/filters.md)" },
   },
 };
 const arrayOf = (value: unknown) => (value === undefined ? undefined : Array.isArray(value) ? value : [value]);
 
 const env = readEnvironment();
-const rateLimit = Number(process.env.RATE_LIMIT ?? 1200);
 
 /** Where Polyflow's example task list (and its OpenAPI contract) expects the REST API. */
 export const POLYFLOW_BASE_PATH = "/polyflow-platform/rest";
 /** The live event stream under both base paths (browsers' EventSource sends no headers: see authenticate). */
 const EVENT_STREAM_PATHS = new Set(["/api/events", `${POLYFLOW_BASE_PATH}/events`]);
+/** Streams whose credentials may come in the query string (lib/gateway-security.ts: EventSource sends no headers). */
+const STREAM_PATHS = [...EVENT_STREAM_PATHS, "/api/dashboard/events"];
 
 const ApiService: ServiceSchema<any> = {
   name: "api",
@@ -140,8 +120,12 @@ const ApiService: ServiceSchema<any> = {
         name: "public",
         path: "/",
         mappingPolicy: "restrict",
-        authentication: false,
+        // Optional: an operator's credentials open the operator endpoints; anonymous callers get the rest.
+        authentication: true,
         bodyParsers: false,
+        onBeforeCall(this: any, _ctx: Context, _route: unknown, req: GatedRequest & { query?: unknown }) {
+          checkInput({ query: req.query });
+        },
         aliases: {
           "GET /api/health": "api.health",
           "GET /api/ready": "api.ready",
@@ -150,22 +134,24 @@ const ApiService: ServiceSchema<any> = {
           [`GET ${POLYFLOW_BASE_PATH}/users`]: "api.users",
           "GET /api/openapi.json": "api.openapi",
           "GET /api/dashboard": "api.dashboard",
-          "GET /api/dashboard/events"(this: any, req: IncomingMessage, res: ServerResponse) {
+          "GET /api/dashboard/events"(this: any, req: GatedRequest & { $ctx: Context<unknown, Meta> }, res: ServerResponse) {
+            this.assertOperator(req.$ctx.meta);
             this.openDashboardStream(req, res);
           },
-          "GET /metrics"(this: any, _req: IncomingMessage, res: ServerResponse) {
+          "GET /metrics"(this: any, req: GatedRequest & { $ctx: Context<unknown, Meta> }, res: ServerResponse) {
+            this.assertOperator(req.$ctx.meta);
             const reporter = (this.broker.metrics.reporter ?? []).find((r: object) => typeof (r as TaskpoolPrometheusReporter).render === "function");
             res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
-            res.end(reporter ? reporter.render() : "");
+            res.end(reporter ? reporter.render({ hostDetails: req.$ctx.meta.operator === true }) : "");
           },
           "GET /"(this: any, _req: IncomingMessage, res: ServerResponse) {
-            this.sendFile(res, join(publicDir, "index.html"), "text/html; charset=utf-8");
+            sendHtml(res, join(publicDir, "index.html"));
           },
           "GET /dashboard/"(this: any, _req: IncomingMessage, res: ServerResponse) {
-            this.sendFile(res, join(publicDir, "dashboard", "index.html"), "text/html; charset=utf-8");
+            sendHtml(res, join(publicDir, "dashboard", "index.html"));
           },
           "GET /swagger-ui/"(this: any, _req: IncomingMessage, res: ServerResponse) {
-            this.sendFile(res, join(publicDir, "swagger-ui", "index.html"), "text/html; charset=utf-8");
+            sendHtml(res, join(publicDir, "swagger-ui", "index.html"));
           },
         },
         onError(this: any, req: IncomingMessage, res: ServerResponse, err: Error) {
@@ -179,17 +165,9 @@ const ApiService: ServiceSchema<any> = {
         authentication: true,
         mergeParams: false,
         bodyParsers: { json: { strict: false, limit: "1mb" } },
-        rateLimit: {
-          window: 60_000,
-          limit: rateLimit,
-          headers: true,
-          key: (req: IncomingMessage) => {
-            const auth = req.headers.authorization;
-            if (auth) return `token:${createHash("sha256").update(auth).digest("hex").slice(0, 16)}`;
-            const id = req.headers["x-current-user-id"];
-            if (id) return `user:${id}`;
-            return `ip:${req.socket.remoteAddress}`;
-          },
+        // Rate limiting is the gate's (lib/gateway-security.ts): it runs before the body is parsed.
+        onBeforeCall(this: any, _ctx: Context, _route: unknown, req: GatedRequest & { $params?: { body?: unknown; query?: unknown; params?: unknown } }) {
+          checkInput(req.$params);
         },
         aliases: {
           "GET /profile": "api.profile",
@@ -259,6 +237,8 @@ const ApiService: ServiceSchema<any> = {
 
     users: {
       handler(this: any, ctx: ApiContext) {
+        // The directory is the demo login's list: without the demo header nobody logs in with it, so only operators see it.
+        if (!this.auth.settings.headerEnabled) this.assertOperator(ctx.meta, true);
         ctx.meta.$responseHeaders = { "X-ElementCount": String(this.directory.users.length) };
         return this.directory.users.map((u: { id: string; username: string; displayName?: string }) => ({ id: u.id, username: u.username, displayName: u.displayName ?? u.username }));
       },
@@ -377,20 +357,20 @@ const ApiService: ServiceSchema<any> = {
     unclaim: {
       params: { params: taskId, query: waitQuery, body: noBody },
       async handler(this: any, ctx: ApiContext) {
-        return this.interact(ctx, "task.unclaim", {}, (task: Record<string, unknown> | null) => task !== null && task.assignee === null);
+        return this.interact(ctx, "task.unclaim", { username: this.userOf(ctx).username }, (task: Record<string, unknown> | null) => task !== null && task.assignee === null);
       },
     },
     defer: {
       params: { params: taskId, query: waitQuery, body: { ...isoDate({ optional: false }), description: "The follow-up date, an ISO-8601 date-time string" } },
       async handler(this: any, ctx: ApiContext) {
         const followUpDate = ctx.params.body as string;
-        return this.interact(ctx, "task.defer", { followUpDate }, (task: Record<string, unknown> | null) => task?.followUpDate === followUpDate);
+        return this.interact(ctx, "task.defer", { followUpDate, username: this.userOf(ctx).username }, (task: Record<string, unknown> | null) => task?.followUpDate === followUpDate);
       },
     },
     undefer: {
       params: { params: taskId, query: waitQuery, body: noBody },
       async handler(this: any, ctx: ApiContext) {
-        return this.interact(ctx, "task.undefer", {}, (task: Record<string, unknown> | null) => task !== null && task.followUpDate === null);
+        return this.interact(ctx, "task.undefer", { username: this.userOf(ctx).username }, (task: Record<string, unknown> | null) => task !== null && task.followUpDate === null);
       },
     },
     complete: {
@@ -429,7 +409,8 @@ const ApiService: ServiceSchema<any> = {
 
     dashboard: {
       async handler(this: any, ctx: ApiContext) {
-        return this.clusterSnapshot(ctx);
+        this.assertOperator(ctx.meta);
+        return this.clusterSnapshot(ctx, ctx.meta.operator === true);
       },
     },
   },
@@ -456,51 +437,36 @@ const ApiService: ServiceSchema<any> = {
   methods: {
     // ---- authentication ----
 
-    async authenticate(this: any, _ctx: Context, _route: unknown, req: IncomingMessage & { originalUrl?: string }): Promise<User & { id?: string }> {
-      // A browser's EventSource cannot send headers: the event stream also takes them from the query string.
-      const url = new URL(req.originalUrl ?? req.url ?? "/", "http://gateway");
-      const isEventStream = EVENT_STREAM_PATHS.has(url.pathname);
-      const token = isEventStream ? url.searchParams.get("access_token") : null;
-      const auth = req.headers.authorization ?? (token ? `Bearer ${token}` : undefined);
-      if (auth) {
-        const match = /^Bearer\s+(.+)$/i.exec(auth);
-        if (!match) throw unauthorized("The Authorization header must be 'Bearer <token>'");
-        return this.userFromToken(match[1]);
-      }
-      const id = req.headers["x-current-user-id"] ?? (isEventStream ? url.searchParams.get("user") : null);
-      if (id && this.settings.headerAuthentication) {
-        const user = this.directory.find(String(id));
-        if (!user) throw unauthorized(`Unknown user "${id}"`);
-        return { id: user.id, username: user.username, groups: user.groups };
-      }
-      throw unauthorized(this.settings.headerAuthentication ? "Send the X-Current-User-ID header or a Bearer token" : "Send a Bearer token");
+    /** The caller the gate identified (lib/gateway-security.ts); the public route lets anonymous callers through. */
+    authenticate(this: any, ctx: Context<unknown, Meta>, route: { opts: { name: string } }, req: GatedRequest): (User & { id?: string }) | null {
+      const caller: Caller | null = callerOf(req, this.auth, route.opts.name === "rest");
+      ctx.meta.operator = caller?.operator ?? false;
+      (req as GatedRequest & { $caller?: Caller | null }).$caller = caller;
+      return caller?.user ?? null;
     },
 
-    async userFromToken(this: any, token: string): Promise<User> {
-      const key = await this.jwtKey();
-      if (!key) throw unauthorized("Bearer tokens are not configured on this gateway (JWT_SECRET or JWT_PUBLIC_KEY)");
-      let payload: JWTPayload;
+    /** Operator endpoints: with authentication configured (a JWT key), only members of the operator group. */
+    assertOperator(this: any, meta: Meta, always = false) {
+      if (!always && !this.auth.operatorsRequired) return;
+      if (meta.operator) return;
+      if (!meta.user) throw this.auth.missingCredentials();
+      throw forbidden(`Only members of the operator group may use this`);
+    },
+
+    /** moleculer-web's last-resort error handler: the same typed answer, and no stack in the log (issue 13). */
+    errorHandler(this: any, req: IncomingMessage, res: ServerResponse, err: unknown) {
+      this.sendApiError(req, res, err);
+    },
+
+    /** moleculer-web's request handler behind the gate: a refused request never reaches routing or parsing. */
+    async httpHandler(this: any, req: GatedRequest, res: ServerResponse, next?: (err?: unknown) => void) {
       try {
-        ({ payload } = await jwtVerify(token, key, {
-          algorithms: [this.settings.jwt.algorithm],
-          ...(this.settings.jwt.issuer ? { issuer: this.settings.jwt.issuer } : {}),
-          ...(this.settings.jwt.audience ? { audience: this.settings.jwt.audience } : {}),
-        }));
+        if (!(await this.gate.admit(req, res))) return;
       } catch (err) {
-        throw unauthorized(`Invalid token: ${(err as Error).message}`);
+        this.sendApiError(req, res, err);
+        return;
       }
-      const username = (payload[this.settings.jwt.usernameClaim] ?? payload.sub) as string | undefined;
-      if (!username) throw unauthorized("The token names no user");
-      const claimed = payload[this.settings.jwt.groupsClaim];
-      const groups = Array.isArray(claimed) ? claimed.map(String) : (this.directory.find(username)?.groups ?? []);
-      return { username, groups };
-    },
-
-    async jwtKey(this: any): Promise<Uint8Array | CryptoKey | null> {
-      if (this.jwtKeyCache !== undefined) return this.jwtKeyCache;
-      const { secret, publicKey } = this.settings.jwt;
-      this.jwtKeyCache = secret ? new TextEncoder().encode(secret) : publicKey ? await importSPKI(publicKey, "RS256") : null;
-      return this.jwtKeyCache;
+      return (ApiGateway.methods as { httpHandler: (...args: unknown[]) => unknown }).httpHandler.call(this, req, res, next);
     },
 
     userOf(ctx: ApiContext): User {
@@ -543,19 +509,16 @@ const ApiService: ServiceSchema<any> = {
 
     // ---- errors and files ----
 
-    sendApiError(this: any, req: IncomingMessage, res: ServerResponse, err: any) {
+    sendApiError(this: any, req: IncomingMessage, res: ServerResponse, err: unknown) {
       const { status, body } = errorResponse(err);
-      if (status === 500) this.logger.error(`${req.method} ${req.url} failed`, err);
-      else if (status >= 500) this.logger.warn(`${req.method} ${req.url}: ${body.type}: ${body.message}`);
+      // The path only: a query string or body may carry what the user sent, which does not belong in the log.
+      if (status === 500) this.logger.error(`${req.method} ${(req.url ?? "").split("?")[0]} failed: ${(err as Error)?.name}: ${(err as Error)?.message}`);
+      else if (status >= 500) this.logger.warn(`${req.method} ${(req.url ?? "").split("?")[0]}: ${body.type}: ${body.message}`);
       const headers: Record<string, string> = {};
       if (status === 401) headers["WWW-Authenticate"] = 'Bearer realm="taskpool"';
       sendJson(res, status, body, headers);
     },
 
-    sendFile(res: ServerResponse, file: string, type: string) {
-      res.writeHead(200, { "Content-Type": type, "Cache-Control": "no-cache" });
-      createReadStream(file).pipe(res);
-    },
 
     // ---- OpenAPI ----
 
@@ -603,8 +566,10 @@ const ApiService: ServiceSchema<any> = {
 
     // ---- live updates (SSE) ----
 
-    openEventStream(this: any, req: IncomingMessage & { $ctx: Context<unknown, Meta> }, res: ServerResponse) {
+    openEventStream(this: any, req: GatedRequest & { $ctx: Context<unknown, Meta>; $caller?: Caller | null }, res: ServerResponse) {
       const user = req.$ctx.meta.user!;
+      const release = this.streamLimiter.open(`user:${user.username}`);
+      if (!release) return tooManyStreams(res);
       const principals = new Set([`user:${user.username}`, ...user.groups.map((g: string) => `group:${g}`)]);
       res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", Connection: "keep-alive", "X-Accel-Buffering": "no" });
       res.write(`retry: 3000\n: connected as ${user.username}\n\n`);
@@ -615,9 +580,17 @@ const ApiService: ServiceSchema<any> = {
       }
       this.sseStreams.add(stream);
       const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
+      // A stream lives no longer than the token that opened it: the client reconnects with a fresh one.
+      const expiresAt = req.$caller?.expiresAt ?? null;
+      const expiry = expiresAt === null ? null : setTimeout(() => {
+        res.write("event: token-expired\ndata: {}\n\n");
+        res.end();
+      }, Math.max(0, Math.min(expiresAt - Date.now(), 2_147_483_647)));
       this.openResponses.add(res);
       const close = () => {
         clearInterval(keepAlive);
+        if (expiry) clearTimeout(expiry);
+        release();
         this.sseStreams.delete(stream);
         this.openResponses.delete(res);
       };
@@ -676,7 +649,8 @@ const ApiService: ServiceSchema<any> = {
 
     // ---- dashboard ----
 
-    async clusterSnapshot(this: any, ctx: Context) {
+    /** The cluster as the dashboard shows it; host names and addresses only for operators. */
+    async clusterSnapshot(this: any, ctx: Context, hostDetails: boolean) {
       const [nodes, services, events] = await Promise.all([
         ctx.call("$node.list", {}) as Promise<any[]>,
         ctx.call("$node.services", { skipInternal: false, withActions: true, withEvents: true }) as Promise<any[]>,
@@ -707,9 +681,9 @@ const ApiService: ServiceSchema<any> = {
           id: node.id,
           available: node.available,
           local: node.local,
-          hostname: node.hostname,
-          ipList: node.ipList,
-          client: node.client,
+          hostname: hostDetails ? node.hostname : null,
+          ipList: hostDetails ? node.ipList : [],
+          client: hostDetails ? node.client : null,
           // Moleculer records the local uptime (s) at which the node went offline; the page wants a time.
           offlineSince: node.offlineSince == null ? null : new Date(Date.now() - (process.uptime() - node.offlineSince) * 1000).toISOString(),
           cpu: health[i]?.cpu?.utilization ?? node.cpu ?? null,
@@ -731,7 +705,11 @@ const ApiService: ServiceSchema<any> = {
       };
     },
 
-    openDashboardStream(this: any, req: IncomingMessage, res: ServerResponse) {
+    openDashboardStream(this: any, req: GatedRequest & { $ctx: Context<unknown, Meta>; $caller?: Caller | null }, res: ServerResponse) {
+      const caller = req.$caller ?? null;
+      const release = this.streamLimiter.open(caller ? `user:${caller.user.username}` : `ip:${req.socket.remoteAddress ?? "unknown"}`);
+      if (!release) return tooManyStreams(res);
+      const hostDetails = caller?.operator === true;
       res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache", Connection: "keep-alive", "X-Accel-Buffering": "no" });
       res.write("retry: 3000\n\n");
       let busy = false;
@@ -739,7 +717,7 @@ const ApiService: ServiceSchema<any> = {
         if (busy) return;
         busy = true;
         try {
-          const snapshot = await this.clusterSnapshot(this.broker.ContextFactory.create(this.broker, null, {}, {}));
+          const snapshot = await this.clusterSnapshot(this.broker.ContextFactory.create(this.broker, null, {}, {}), hostDetails);
           res.write(`event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`);
         } catch (err) {
           res.write(`event: error\ndata: ${JSON.stringify({ message: (err as Error).message })}\n\n`);
@@ -752,8 +730,11 @@ const ApiService: ServiceSchema<any> = {
       const onChange = () => void push();
       this.dashboardListeners.add(onChange);
       this.openResponses.add(res);
+      const expiry = caller?.expiresAt == null ? null : setTimeout(() => res.end(), Math.max(0, Math.min(caller.expiresAt - Date.now(), 2_147_483_647)));
       req.on("close", () => {
         clearInterval(timer);
+        if (expiry) clearTimeout(expiry);
+        release();
         this.dashboardListeners.delete(onChange);
         this.openResponses.delete(res);
       });
@@ -767,17 +748,11 @@ const ApiService: ServiceSchema<any> = {
     this.openResponses = new Set();
     this.sseHistory = [];
     this.dashboardListeners = new Set();
-    const jwtPublicKey = process.env.JWT_PUBLIC_KEY ?? (process.env.JWT_PUBLIC_KEY_FILE ? readFileSync(process.env.JWT_PUBLIC_KEY_FILE, "utf8") : undefined);
-    this.settings.jwt = {
-      secret: process.env.JWT_SECRET,
-      publicKey: jwtPublicKey,
-      algorithm: process.env.JWT_SECRET ? "HS256" : "RS256",
-      issuer: process.env.JWT_ISSUER,
-      audience: process.env.JWT_AUDIENCE,
-      usernameClaim: process.env.JWT_USERNAME_CLAIM ?? "preferred_username",
-      groupsClaim: process.env.JWT_GROUPS_CLAIM ?? "groups",
-    };
-    this.settings.headerAuthentication = (process.env.AUTH_HEADER_ENABLED ?? "true") !== "false";
+    // One authentication for every gateway (lib/gateway-security.ts); tests pass their own environment.
+    const security = gatewaySecurityFromEnv(this.settings.securityEnv ?? process.env);
+    this.auth = new Authenticator(security, this.directory);
+    this.gate = new Gate(this.auth, { streamPaths: STREAM_PATHS });
+    this.streamLimiter = new StreamLimiter(security);
     this.settings.waitTimeoutMs = Number(process.env.API_WAIT_TIMEOUT ?? 5000);
     this.settings.readyMaxLag = Number(process.env.READY_MAX_LAG ?? 1000);
     this.settings.sseRetentionMs = Number(process.env.SSE_RETENTION_MS ?? 10 * 60_000);
@@ -795,6 +770,7 @@ const ApiService: ServiceSchema<any> = {
   started(this: any) {
     const address = this.server?.address();
     if (address && typeof address === "object") {
+      this.logger.info(`Taskpool API ${this.auth.describe()}`);
       this.logger.info(`Taskpool API listening on http://${address.address === "0.0.0.0" || address.address === "::" ? "localhost" : address.address}:${address.port} (task list /, REST /api, Swagger UI /swagger-ui/, dashboard /dashboard/)`);
     }
     this.broker.localBus.on("$node.**", () => {

@@ -15,7 +15,6 @@
 // on Operaton (ENGINE_URL) or on the engine registered here (embedded).
 import ApiGateway from "moleculer-web";
 import { Errors, type Context, type ServiceSchema } from "moleculer";
-import { createReadStream } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { embeddedDatabaseDirectory } from "../stores/database.ts";
@@ -24,9 +23,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import serveStatic from "serve-static";
 import { readEnvironment } from "../lib/env.ts";
 import { Directory, type DirectoryUser } from "../lib/directory.ts";
-import { conflict, forbidden, notFound, unauthorized, unavailable, validationError } from "../lib/errors.ts";
+import { conflict, forbidden, notFound, unavailable, validationError } from "../lib/errors.ts";
 import { openApiDocument, type OpenApiRoute } from "../lib/openapi.ts";
-import { errorResponse } from "./api.service.ts";
+import { Authenticator, callerOf, checkInput, errorResponse, Gate, gatewaySecurityFromEnv, sendHtml, type GatedRequest } from "../lib/gateway-security.ts";
 import { createEngineConnector, engineConnectorSettingsFromEnv, type EngineConnectorOptions } from "./engine-connector.service.ts";
 import { isEngineError, type EngineTask, type EngineTaskWithDetails } from "../stores/engine/engine-adapter.ts";
 import { registerEngine, unregisterEngine, type ProcessEngine } from "../stores/engine/process-engine.ts";
@@ -219,10 +218,10 @@ export interface ApprovalServiceOptions {
 
 export function createApprovalService(options: ApprovalServiceOptions = {}): ServiceSchema<any> {
   const settings: ApprovalSettings = { ...approvalSettingsFromEnv(options.env ?? process.env), ...options.settings };
-  const sendFile = (res: ServerResponse, file: string, type: string) => {
-    res.writeHead(200, { "Content-Type": type, "Cache-Control": "no-cache" });
-    createReadStream(file).pipe(res);
-  };
+  // The platform's authentication, configured by the same variables (lib/gateway-security.ts).
+  const security = gatewaySecurityFromEnv(options.env ?? process.env);
+  const checkParams = (_ctx: Context, _route: unknown, req: GatedRequest & { query?: unknown; $params?: { body?: unknown; query?: unknown; params?: unknown } }) =>
+    checkInput(req.$params && "body" in req.$params ? req.$params : { query: req.query });
 
   return {
     name: "approval",
@@ -243,6 +242,7 @@ export function createApprovalService(options: ApprovalServiceOptions = {}): Ser
           mappingPolicy: "restrict",
           authentication: false,
           bodyParsers: false,
+          onBeforeCall: checkParams,
           aliases: {
             "GET /api/environment": "approval.environment",
             "GET /api/openapi.json": "approval.openapi",
@@ -251,7 +251,7 @@ export function createApprovalService(options: ApprovalServiceOptions = {}): Ser
               res.end();
             },
             "GET /swagger-ui/"(_req: IncomingMessage, res: ServerResponse) {
-              sendFile(res, swaggerIndex, "text/html; charset=utf-8");
+              sendHtml(res, swaggerIndex);
             },
           },
           onError(this: any, req: IncomingMessage, res: ServerResponse, err: Error) {
@@ -265,6 +265,7 @@ export function createApprovalService(options: ApprovalServiceOptions = {}): Ser
           authentication: true,
           mergeParams: false,
           bodyParsers: { json: { strict: false, limit: "256kb" } },
+          onBeforeCall: checkParams,
           aliases: {
             "POST /request": "approval.startRequest",
             "GET /request": "approval.listRequests",
@@ -431,12 +432,25 @@ export function createApprovalService(options: ApprovalServiceOptions = {}): Ser
     methods: {
       // ---- authentication and errors ----
 
-      async authenticate(this: any, _ctx: Context, _route: unknown, req: IncomingMessage): Promise<User & { id: string }> {
-        const id = req.headers["x-current-user-id"];
-        if (!id) throw unauthorized("Send the X-Current-User-ID header (a user of the directory)");
-        const user = this.directory.find(String(id));
-        if (!user) throw unauthorized(`Unknown user "${id}"`);
-        return { id: user.id, username: user.username, groups: user.groups };
+      /** The caller the gate identified: the platform's modes (JWT, and the header where enabled). */
+      authenticate(this: any, _ctx: Context, _route: unknown, req: GatedRequest): User & { id?: string } {
+        return callerOf(req, this.auth, true)!.user;
+      },
+
+      /** moleculer-web's last-resort error handler: the same typed answer, and no stack in the log (issue 13). */
+      errorHandler(this: any, req: IncomingMessage, res: ServerResponse, err: unknown) {
+        this.sendApiError(req, res, err);
+      },
+
+      /** moleculer-web's request handler behind the shared gate: refused requests reach no route. */
+      async httpHandler(this: any, req: GatedRequest, res: ServerResponse, next?: (err?: unknown) => void) {
+        try {
+          if (!(await this.gate.admit(req, res))) return;
+        } catch (err) {
+          this.sendApiError(req, res, err);
+          return;
+        }
+        return (ApiGateway.methods as { httpHandler: (...args: unknown[]) => unknown }).httpHandler.call(this, req, res, next);
       },
 
       userOf(ctx: ApiContext): User {
@@ -446,9 +460,10 @@ export function createApprovalService(options: ApprovalServiceOptions = {}): Ser
 
       sendApiError(this: any, req: IncomingMessage, res: ServerResponse, err: unknown) {
         const { status, body } = errorResponse(err);
-        if (status === 500) this.logger.error(`${req.method} ${req.url} failed`, err);
+        // The path only, and no payload: what a user sent does not belong in the log.
+        if (status === 500) this.logger.error(`${req.method} ${(req.url ?? "").split("?")[0]} failed: ${(err as Error)?.name}: ${(err as Error)?.message}`);
         if (res.headersSent) return;
-        res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", ...(status === 401 ? { "WWW-Authenticate": 'Header realm="example-process-approval"' } : {}) });
+        res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", ...(status === 401 ? { "WWW-Authenticate": `${this.auth.settings.jwt ? "Bearer" : "Header"} realm="example-process-approval"` } : {}) });
         res.end(JSON.stringify(body));
       },
 
@@ -655,6 +670,7 @@ export function createApprovalService(options: ApprovalServiceOptions = {}): Ser
         }
         const address = this.server?.address();
         if (address && typeof address === "object") {
+          this.logger.info(`Request Approval ${this.auth.describe()}`);
           this.logger.info(`Request Approval listening on http://localhost:${address.port} (forms /forms/, REST /api, Swagger UI /swagger-ui/)`);
         }
       },
@@ -679,15 +695,10 @@ export function createApprovalService(options: ApprovalServiceOptions = {}): Ser
           {
             title: "Request Approval API",
             version: "1.0.0",
-            description: `The example process application ${this.settings.applicationName}: submit requests, and the data and submits of its task forms. Authenticate with X-Current-User-ID. Errors are \`{ type, message, data }\`.`,
+            description: `The example process application ${this.settings.applicationName}: submit requests, and the data and submits of its task forms. Authenticate as on the platform: a Bearer JWT, or X-Current-User-ID where the development header is enabled. Errors are \`{ type, message, data }\`.`,
           },
           routes,
         );
-        // This API knows the demo header only.
-        for (const path of Object.values(document.paths)) {
-          for (const operation of Object.values(path) as { security?: unknown[] }[]) if (operation.security?.length) operation.security = [{ currentUser: [] }];
-        }
-        delete (document.components.securitySchemes as Record<string, unknown>).bearer;
         this.openApiCache = document;
         return document;
       },
@@ -695,6 +706,8 @@ export function createApprovalService(options: ApprovalServiceOptions = {}): Ser
 
     created(this: any) {
       this.directory = Directory.load();
+      this.auth = new Authenticator(security, this.directory);
+      this.gate = new Gate(this.auth, { streamPaths: [] });
       this.engine = null;
       this.engineReady = false;
       this.engineError = null;

@@ -74,9 +74,9 @@ const TaskService: ServiceSchema = {
         addCandidateGroups: onTask("AddCandidateGroups", { candidateGroups: names }, "Adds candidate groups."),
         deleteCandidateGroups: onTask("DeleteCandidateGroups", { candidateGroups: names }, "Removes candidate groups."),
         claim: onTask("ClaimTask", { assignee: name }, "A user's intent to claim the task; the engine performs it."),
-        unclaim: onTask("UnclaimTask", {}, "A user's intent to give the task back."),
-        defer: onTask("DeferTask", { followUpDate: isoDate({ optional: false }) }, "A user's intent to defer the task to a follow-up date."),
-        undefer: onTask("UndeferTask", {}, "A user's intent to clear the follow-up date."),
+        unclaim: onTask("UnclaimTask", { username: optionalName }, "A user's intent to give the task back (409 when someone else holds it)."),
+        defer: onTask("DeferTask", { followUpDate: isoDate({ optional: false }), username: optionalName }, "A user's intent to defer the task to a follow-up date (409 when someone else holds it)."),
+        undefer: onTask("UndeferTask", { username: optionalName }, "A user's intent to clear the follow-up date (409 when someone else holds it)."),
         requestCompletion: onTask(
           "RequestTaskCompletion",
           { payload: { ...jsonObject, default: {} }, assignee: optionalName },

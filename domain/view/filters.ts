@@ -3,6 +3,7 @@
 // evaluate alike. Anything not understood — an unknown field, an operator a field does not support, a value of
 // the wrong type — is refused with the offending filter named, never ignored.
 import { encodeKey } from "./documents.ts";
+import { FORBIDDEN_KEYS, isCalendarDateTime } from "../calendar.ts";
 
 export type FilterTarget = "task" | "taskWithDataEntries" | "dataEntry";
 
@@ -96,7 +97,7 @@ function contains(text: string) {
 }
 
 function asDate(raw: string, filter: string): string {
-  if (!DATE.test(raw) || Number.isNaN(Date.parse(raw))) throw new FilterError(filter, `"${raw}" in filter "${filter}" is not an ISO-8601 date`);
+  if (!DATE.test(raw) || !isCalendarDateTime(raw)) throw new FilterError(filter, `"${raw}" in filter "${filter}" is not an ISO-8601 date`);
   return new Date(raw).toISOString();
 }
 
@@ -157,6 +158,8 @@ function condition(spec: FieldSpec, operator: Operator, raw: string, filter: str
 function payloadPath(path: string, filter: string): string {
   const segments = path.split(".");
   if (segments.some((s) => s === "")) throw new FilterError(filter, `"${path}" in filter "${filter}" is not a payload path`);
+  // A path through __proto__ & co. would address the prototype in the embedded store's evaluation (mingo).
+  if (segments.some((s) => FORBIDDEN_KEYS.has(s))) throw new FilterError(filter, `a payload path may not use __proto__, constructor or prototype`);
   return `payload.${segments.map(encodeKey).join(".")}`;
 }
 

@@ -65,6 +65,8 @@ function openEvents(url: string, headers: Record<string, string>) {
 
 interface Platform {
   baseUrl: string;
+  /** Credentials of a member of the operator group (a JWT key is configured: /metrics needs one). */
+  operator(): Promise<Record<string, string>>;
   command(action: string, params: object): Promise<any>;
   stream(streamId: string): Promise<any[]>;
 }
@@ -335,7 +337,8 @@ function scenario(platform: () => Platform) {
       return response.status === 200 ? response.json() : undefined;
     }, 10_000);
     expect(ready).toMatchObject({ status: "READY", reasons: [] });
-    const metrics = await (await get("/metrics")).text();
+    expect((await get("/metrics")).status).toBe(401);
+    const metrics = await (await get("/metrics", await platform().operator())).text();
     expect(metrics).toMatch(/^# HELP moleculer_request_total/m);
   });
 }
@@ -346,6 +349,8 @@ describe("REST API on the embedded platform", () => {
 
   beforeAll(async () => {
     process.env.JWT_SECRET = HS_SECRET;
+    // With a key configured the demo header is off unless enabled explicitly (issue 13); these tests use both.
+    process.env.AUTH_HEADER_ENABLED = "true";
     broker = await startBroker([
       { ...EventStoreService, settings: { pgliteDir: "memory" } },
       TaskService,
@@ -357,6 +362,7 @@ describe("REST API on the embedded platform", () => {
       { ...ApiService, settings: { ...ApiService.settings, port: 0, ip: "127.0.0.1" } },
     ], { metrics: { enabled: true, reporter: [new TaskpoolPrometheusReporter({ port: 0 }) as never] } });
     delete process.env.JWT_SECRET;
+    delete process.env.AUTH_HEADER_ENABLED;
     const port = (broker.getLocalService("api") as any).server.address().port;
     baseUrl = `http://127.0.0.1:${port}`;
   });
@@ -364,6 +370,7 @@ describe("REST API on the embedded platform", () => {
 
   scenario(() => ({
     baseUrl,
+    operator: async () => ({ Authorization: `Bearer ${await new SignJWT({ preferred_username: "ops", groups: ["operators"] }).setProtectedHeader({ alg: "HS256" }).setIssuedAt().setExpirationTime("5m").sign(new TextEncoder().encode(HS_SECRET))}` }),
     command: (action, params) => call(broker, action, params),
     stream: async (streamId) => (await call(broker, "eventstore.readStream", { streamId })).events,
   }));
@@ -413,7 +420,7 @@ describe("REST API on a cluster of processes over NATS, view on FerretDB", () =>
     nodes.push(spawnNode({ ...common, NODE_ID: "store", SERVICES: "eventstore,task,dataEntry" }));
     nodes.push(spawnNode({ ...common, NODE_ID: "processes", SERVICES: "processDefinition,processInstance,processVariable,task" }));
     nodes.push(spawnNode({ ...common, NODE_ID: "view", SERVICES: "view" }));
-    nodes.push(spawnNode({ ...common, NODE_ID: "gateway", SERVICES: "api", PORT: String(port), HOST: "127.0.0.1", JWT_PUBLIC_KEY: rsa.publicKey, RATE_LIMIT: "400" }));
+    nodes.push(spawnNode({ ...common, NODE_ID: "gateway", SERVICES: "api", PORT: String(port), HOST: "127.0.0.1", JWT_PUBLIC_KEY: rsa.publicKey, AUTH_HEADER_ENABLED: "true", RATE_LIMIT: "400" }));
     client = await startBroker([], { namespace, transporter: testNatsUrl(), nodeID: "test-client" });
     await client.waitForServices(["eventstore", "task", "dataEntry", "processDefinition", "view", "api"], 60_000);
     baseUrl = `http://127.0.0.1:${port}`;
@@ -433,6 +440,7 @@ describe("REST API on a cluster of processes over NATS, view on FerretDB", () =>
 
   scenario(() => ({
     baseUrl,
+    operator: async () => ({ Authorization: `Bearer ${await new SignJWT({ preferred_username: "ops", groups: ["operators"] }).setProtectedHeader({ alg: "RS256" }).setIssuedAt().setExpirationTime("5m").sign(await importPKCS8(rsa.privateKey, "RS256"))}` }),
     command: (action, params) => call(client!, action, params),
     stream: async (streamId) => (await call(client!, "eventstore.readStream", { streamId })).events,
   }));

@@ -225,7 +225,7 @@ describe("Polyflow's contract on the embedded platform", () => {
       ProcessDefinitionService,
       ProcessInstanceService,
       ProcessVariableService,
-      { ...ViewService, settings: { mongoUrl: null } },
+      { ...ViewService, settings: { mongoUrl: null, pgliteDir: "memory" } },
       { ...ApiService, settings: { ...ApiService.settings, port: 0, ip: "127.0.0.1" } },
     ]);
     const { server } = broker.getLocalService("api") as unknown as { server: Server };

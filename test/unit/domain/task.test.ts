@@ -291,11 +291,11 @@ describe("rule 6: claim", () => {
     expect(decideAfter([createdAssignedTo("kermit")], { type: "ClaimTask", id: "t1", assignee: "kermit" })).toEqual([]);
   });
 
-  it("assigned to another user → TaskUnclaimed then TaskClaimed", () => {
-    expect(decideAfter([createdAssignedTo("piggy")], { type: "ClaimTask", id: "t1", assignee: "kermit" })).toEqual([
-      { type: "TaskUnclaimed", data: { ...identity, formKey: "approve-form", previousAssignee: "piggy" } },
-      { type: "TaskClaimed", data: { ...identity, formKey: "approve-form", assignee: "kermit" } },
-    ]);
+  // Issue 13, defect 2: a claim is respected (Camunda's TaskAlreadyClaimedException).
+  it("assigned to another user → CONFLICT naming the assignee", () => {
+    expect(() => decideAfter([createdAssignedTo("piggy")], { type: "ClaimTask", id: "t1", assignee: "kermit" })).toThrow(
+      expect.objectContaining({ kind: "CONFLICT", message: "task t1 is claimed by piggy", details: expect.objectContaining({ assignee: "piggy" }) }),
+    );
   });
 });
 
@@ -308,6 +308,26 @@ describe("rule 7: unclaim", () => {
 
   it("yields nothing on an unassigned task", () => {
     expect(decideAfter([created], { type: "UnclaimTask", id: "t1" })).toEqual([]);
+  });
+});
+
+describe("issue 13, defect 2: claims are respected by every user intent", () => {
+  const intents: TaskCommand[] = [
+    { type: "ClaimTask", id: "t1", assignee: "kermit" },
+    { type: "UnclaimTask", id: "t1", username: "kermit" },
+    { type: "DeferTask", id: "t1", followUpDate: "2027-01-01T00:00:00.000Z", username: "kermit" },
+    { type: "UndeferTask", id: "t1", username: "kermit" },
+    { type: "RequestTaskCompletion", id: "t1", payload: {}, assignee: "kermit" },
+  ];
+  it.each(intents.map((c) => [c.type, c] as const))("%s of a task gonzo holds, by kermit → CONFLICT naming gonzo", (_type, command) => {
+    expect(() => decideAfter([createdAssignedTo("gonzo")], command)).toThrow(expect.objectContaining({ kind: "CONFLICT", details: expect.objectContaining({ assignee: "gonzo" }) }));
+  });
+  it.each(intents.map((c) => [c.type, c] as const))("%s by the holder or on an unclaimed task passes", (_type, command) => {
+    expect(() => decideAfter([createdAssignedTo("kermit")], command)).not.toThrow();
+    expect(() => decideAfter([created], command)).not.toThrow();
+  });
+  it("an engine's report without a user (unclaim) still passes", () => {
+    expect(decideAfter([createdAssignedTo("gonzo")], { type: "UnclaimTask", id: "t1" })).toHaveLength(1);
   });
 });
 
@@ -325,14 +345,11 @@ describe("rule 8: request completion", () => {
     ]);
   });
 
-  it("assigned to another user → TaskUnclaimed, TaskClaimed, TaskToBeCompleted", () => {
-    expect(
-      decideAfter([createdAssignedTo("piggy")], { type: "RequestTaskCompletion", id: "t1", payload, assignee: "kermit" }),
-    ).toEqual([
-      { type: "TaskUnclaimed", data: { ...identity, formKey: "approve-form", previousAssignee: "piggy" } },
-      { type: "TaskClaimed", data: { ...identity, formKey: "approve-form", assignee: "kermit" } },
-      toBeCompleted("kermit"),
-    ]);
+  // Issue 13, defect 2: completing a task someone else holds is refused.
+  it("assigned to another user → CONFLICT naming the assignee", () => {
+    expect(() => decideAfter([createdAssignedTo("piggy")], { type: "RequestTaskCompletion", id: "t1", payload, assignee: "kermit" })).toThrow(
+      expect.objectContaining({ kind: "CONFLICT", message: "task t1 is claimed by piggy" }),
+    );
   });
 
   it("assigned to the same user → only TaskToBeCompleted", () => {
@@ -566,7 +583,7 @@ describe("rule 11: update attributes", () => {
 
 describe("every event names the task", () => {
   it("carries id, sourceReference and taskDefinitionKey", () => {
-    const history = [createdAssignedTo("piggy")];
+    const history = [createdAssignedTo("kermit")];
     for (const command of everyNonCreateCommand) {
       for (const event of decideAfter(history, command)) {
         expect(event.data).toMatchObject(identity);
@@ -656,7 +673,7 @@ describe("rule 12: evolve", () => {
       { type: "AssignTask", id: "t1", assignee: "piggy" },
       { type: "AddCandidateGroups", id: "t1", candidateGroups: ["avengers"] },
       { type: "UpdateTaskAttributes", ...snapshot, priority: 80, payload: { amount: 200 }, enriched: true },
-      { type: "ClaimTask", id: "t1", assignee: "kermit" },
+      { type: "ClaimTask", id: "t1", assignee: "piggy" },
       { type: "CompleteTask", id: "t1", assignee: "kermit" },
     ];
     let events: TaskEvent[] = [];
@@ -666,8 +683,6 @@ describe("rule 12: evolve", () => {
       "TaskAssigned",
       "TaskCandidateGroupAdded",
       "TaskAttributesUpdated",
-      "TaskUnclaimed",
-      "TaskClaimed",
       "TaskAssigned",
       "TaskCompleted",
     ]);
