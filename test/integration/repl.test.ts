@@ -37,7 +37,7 @@ describe("REPL commands", () => {
   let last = 0;
 
   beforeAll(async () => {
-    broker = await startBroker([{ ...EventStoreService, settings: { ...EventStoreService.settings, pgliteDir: "memory" } }, TaskService, { ...ViewService, settings: { store: "memory" } }]);
+    broker = await startBroker([{ ...EventStoreService, settings: { ...EventStoreService.settings, pgliteDir: "memory" } }, TaskService, { ...ViewService, settings: { store: "postgres", pgliteDir: "memory" } }]);
     const tasks = [
       { id: "repl-1", app: "approval", name: "Approve order 1", groups: ["muppetshow"], assignee: null, due: "2026-12-01T10:00:00Z" },
       { id: "repl-2", app: "approval", name: "Approve order 2", groups: ["muppetshow"], assignee: "kermit", due: null },
@@ -116,7 +116,7 @@ describe("REPL commands", () => {
     const out = await run(broker, "stats");
     const head = (await call<{ globalPosition: number }>(broker, "eventstore.head")).globalPosition;
     expect(out).toContain(`Event store head: position ${head}`);
-    expect(out).toMatch(new RegExp(`^View: position ${head}, lag 0 \\(generation \\d+, memory store\\)$`, "m"));
+    expect(out).toMatch(new RegExp(`^View: position ${head}, lag 0 \\(generation \\d+, postgres store\\)$`, "m"));
     expect(out).toContain("Tasks: 3 in 2 applications");
     expect(out).toMatch(/^approval\s+2$/m);
     expect(out).toMatch(/^invoice\s+1$/m);
