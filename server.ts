@@ -25,6 +25,7 @@ try {
 
 const lifecycle = new NodeLifecycle();
 let broker: ServiceBroker | null = null;
+let startBegun = false;
 
 function log(message: string): void {
   if (broker) broker.logger.info(message);
@@ -33,6 +34,10 @@ function log(message: string): void {
 
 async function stop(signal: string): Promise<void> {
   log(`${signal} received, stopping${broker ? ` node ${broker.nodeID}` : ""}`);
+  if (!startBegun) {
+    // Still loading: nothing has started, so nothing needs stopping (the imports under way cannot be cancelled).
+    process.exit(0);
+  }
   setTimeout(() => {
     console.error(`Taskpool node did not stop within ${STOP_DEADLINE_MS} ms; still open: ${process.getActiveResourcesInfo().join(", ")}`);
     process.exit(0);
@@ -77,6 +82,7 @@ try {
 }
 
 if (!lifecycle.stopping) {
+  startBegun = true;
   try {
     await broker.start();
   } catch (err) {

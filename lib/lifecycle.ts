@@ -32,7 +32,7 @@ export class NodeLifecycle {
    *   longer is left to the process's exit, which the stores survive like any crash, instead of being raced by
    *   its own stop.
    */
-  constructor(private readonly startWaitMs = 1000) {}
+  constructor(private readonly startWaitMs = 500) {}
 
   /** Resolves when every start that began has finished, or after the bound. */
   async settled(): Promise<void> {
