@@ -53,11 +53,20 @@ async function stop(signal: string): Promise<void> {
   process.exit(0);
 }
 
+/**
+ * One Ctrl-C in a terminal reaches the node twice — from the terminal, and forwarded by `npm start` — within
+ * milliseconds: only a signal that comes later than this counts as a second one.
+ */
+const SECOND_SIGNAL_AFTER_MS = 500;
+let firstSignalAt = 0;
+
 function onSignal(signal: string): void {
   if (lifecycle.stopping) {
+    if (Date.now() - firstSignalAt < SECOND_SIGNAL_AFTER_MS) return;
     console.error(`${signal} received again: exiting at once`);
     process.exit(130);
   }
+  firstSignalAt = Date.now();
   lifecycle.stopping = true;
   void stop(signal);
 }
