@@ -72,7 +72,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       searchPath: [schema],
       pool: {
         min: 0,
-        max: options.poolMax ?? 10,
+        // At least two: migrating holds one connection for its lock while the migrations use another.
+        max: Math.max(2, options.poolMax ?? 10),
         // An open transaction holds back every reader of the event store (xmin barrier): keep them short.
         afterCreate(conn: { query: (sql: string, cb: (err: Error | null) => void) => void }, done: (err: Error | null, conn: unknown) => void) {
           conn.query("SET idle_in_transaction_session_timeout = '60s'", (err) => done(err, conn));
@@ -94,7 +95,28 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     };
   }
   try {
-    await knex.raw(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    if (options.url) {
+      // Nodes of a cluster start together: one at a time creates the schema and migrates it (two at once race on
+      // CREATE SCHEMA and on knex's migration lock, and the loser would fail its start). The lock is held by a
+      // transaction on one pooled connection while the migrations run on others.
+      await knex.transaction(async (trx) => {
+        await trx.raw(`SELECT pg_advisory_xact_lock(hashtext(?))`, [`taskpool:migrate:${schema}`]);
+        await migrate(knex, options);
+      });
+    } else {
+      await migrate(knex, options);
+    }
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  return { knex, embedded: !options.url, schema, close: release };
+}
+
+async function migrate(knex: Knex, options: DatabaseOptions): Promise<void> {
+  const { schema } = options;
+  await knex.raw(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+  {
     await knex.migrate.latest({
       schemaName: schema,
       tableName: options.migrationsTable,
@@ -114,11 +136,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
         }),
       },
     });
-  } catch (err) {
-    await release();
-    throw err;
   }
-  return { knex, embedded: !options.url, schema, close: release };
 }
 
 // ---- the shared embedded database ---------------------------------------------------------------------------------
