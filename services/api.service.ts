@@ -55,16 +55,26 @@ const STATUS: Record<string, number> = {
   INVALID_TOKEN: 401,
   [ErrorTypes.FORBIDDEN]: 403,
   [ErrorTypes.NOT_FOUND]: 404,
-  SERVICE_NOT_FOUND: 404,
   [ErrorTypes.CONFLICT]: 409,
   RATE_LIMIT_EXCEEDED: 429,
   [ErrorTypes.UNAVAILABLE]: 503,
   [ErrorTypes.TIMEOUT]: 503,
   SERVICE_NOT_AVAILABLE: 503,
-  REQUEST_TIMEOUT: 503,
   REQUEST_REJECTED: 503,
   QUEUE_FULL: 503,
+  // The call may have run: the caller retries with the same commandId (README, "Failures and retries").
+  REQUEST_TIMEOUT: 504,
 };
+
+/**
+ * Types that say "the service is not there right now" rather than "no such thing". Every alias of the gateway
+ * names an action that exists, so an action that cannot be found means the nodes hosting it are down or
+ * unreachable (NATS down): a retryable 503, never a 404 for something that exists.
+ */
+const NOT_THERE_NOW = new Set(["SERVICE_NOT_FOUND", "SERVICE_NOT_AVAILABLE", "REQUEST_REJECTED", "QUEUE_FULL"]);
+
+/** Seconds a client should wait before retrying a 503 or 504 (fail-over takes about a second and a half). */
+export const RETRY_AFTER_SECONDS = 1;
 
 /** The JSON an error becomes: a stable type, a message, data — never a stack. */
 export function errorResponse(err: any): { status: number; body: { type: string; message: string; data?: unknown } } {
@@ -74,7 +84,7 @@ export function errorResponse(err: any): { status: number; body: { type: string;
   if (name === "ValidationError" || type === "VALIDATION_ERROR") type = ErrorTypes.VALIDATION;
   if (name === "NotFoundError" && !err?.type) type = ErrorTypes.NOT_FOUND;
   if (type === "RATE_LIMIT_EXCEEDED") return { status: 429, body: { type: ErrorTypes.RATE_LIMITED, message: "Too many requests; slow down" } };
-  if (type === "SERVICE_NOT_FOUND") return { status: 404, body: { type: ErrorTypes.NOT_FOUND, message: "Not found" } };
+  if (NOT_THERE_NOW.has(type)) return { status: 503, body: { type: ErrorTypes.UNAVAILABLE, message: "The service is not reachable right now; retry shortly" } };
   const status = STATUS[type] ?? (err?.code >= 400 && err?.code < 500 ? err.code : 500);
   if (status >= 500 && !(type in STATUS)) return { status: 500, body: { type: "INTERNAL_ERROR", message: "Internal error" } };
   const body: { type: string; message: string; data?: unknown } = { type: type === "NOT_FOUND" ? ErrorTypes.NOT_FOUND : type, message: err?.message ?? type };
@@ -520,7 +530,9 @@ const ApiService: ServiceSchema<any> = {
       const id = ctx.params.params.id;
       const visible = await ctx.call("view.taskForId", { id, user });
       if (!visible) throw notFound(`Task ${id} not found`);
-      const result = (await ctx.call(action, { id, ...params })) as { globalPosition: number };
+      // One commandId per HTTP request: the broker retries a call whose node died (REQUEST_REJECTED) on another
+      // node with the same params, and the event store applies the command once.
+      const result = (await ctx.call(action, { id, ...params, commandId: `api:${randomUUID()}` })) as { globalPosition: number };
       if (!ctx.params.query?.wait) {
         ctx.meta.$statusCode = 204;
         return null;
@@ -549,6 +561,7 @@ const ApiService: ServiceSchema<any> = {
       else if (status >= 500) this.logger.warn(`${req.method} ${req.url}: ${body.type}: ${body.message}`);
       const headers: Record<string, string> = {};
       if (status === 401) headers["WWW-Authenticate"] = 'Bearer realm="taskpool"';
+      if (status === 503 || status === 504) headers["Retry-After"] = String(RETRY_AFTER_SECONDS);
       sendJson(res, status, body, headers);
     },
 
