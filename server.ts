@@ -8,7 +8,7 @@ import { ServiceBroker } from "moleculer";
 import { brokerConfig } from "./moleculer.config.ts";
 import { readEnvironment, type Environment } from "./lib/env.ts";
 import { loadServices } from "./services/index.ts";
-import { handBackPendingCalls, NodeLifecycle } from "./lib/lifecycle.ts";
+import { handBackPendingCalls, NodeLifecycle, processStopping } from "./lib/lifecycle.ts";
 import { checkEmbeddedLayout } from "./stores/database.ts";
 
 /** How long a stop may take before the node exits anyway, naming what still holds it. */
@@ -64,6 +64,7 @@ function onSignal(signal: string): void {
     process.exit(130);
   }
   lifecycle.stopping = true;
+  processStopping.abort();
   void stop(signal);
 }
 // lib/early-signals.mjs holds the handlers from the first moment (and any signal that came while loading);

@@ -8,6 +8,12 @@ import { unavailable } from "./errors.ts";
 
 type Handler = (this: Service) => unknown;
 
+/**
+ * Aborted when this process begins to stop (server.ts): a start that waits for a dependency (stores/database.ts)
+ * gives up instead of holding the stop.
+ */
+export const processStopping = new AbortController();
+
 function handlers(value: unknown): Handler[] {
   if (typeof value === "function") return [value as Handler];
   return Array.isArray(value) ? (value as Handler[]) : [];

@@ -4,7 +4,7 @@
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { randomUUID } from "node:crypto";
 import { readEnvironment } from "../lib/env.ts";
-import { badEvent, conflict, ErrorTypes, notFound, unavailable } from "../lib/errors.ts";
+import { asDependencyOutage, badEvent, conflict, ErrorTypes, isDependencyOutage, notFound, unavailable } from "../lib/errors.ts";
 import { findNonJson, isPlainObject, type JsonObject } from "../lib/json.ts";
 import { START_TOKEN, TOKEN_PATTERN } from "../lib/tokens.ts";
 import type { Upcasters } from "../lib/upcasting.ts";
@@ -70,7 +70,8 @@ function isConnectionError(err: unknown): boolean {
   const code = (err as { code?: string })?.code;
   if (code && CONNECTION_ERRORS.has(code)) return true;
   const message = String((err as Error)?.message ?? "");
-  return /Connection terminated|Knex: Timeout acquiring a connection|connect ECONNREFUSED/.test(message);
+  // Starting up, shutting down, read-only, too many connections: the database cannot serve now (lib/errors.ts).
+  return /Connection terminated|Knex: Timeout acquiring a connection|connect ECONNREFUSED/.test(message) || isDependencyOutage(err);
 }
 
 function isTransient(err: unknown): boolean {
@@ -92,6 +93,15 @@ const eventParams = {
 const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventStoreSettings } = {
   name: "eventstore",
   settings: {},
+
+  hooks: {
+    error: {
+      // A database outage reaches callers as a typed, retryable 503 (never a raw driver error such as 57P03).
+      "*"(_ctx: unknown, err: unknown) {
+        throw asDependencyOutage(err, "The event store database");
+      },
+    },
+  },
 
   actions: {
     append: {
@@ -395,6 +405,7 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
       migrations: eventStoreMigrations,
       migrationsTable: eventStoreMigrationsTable,
       poolMax: this.maxConcurrentBatches + 6,
+      log: (message: string) => this.logger.warn(message),
     });
     this.store = new EventStore(this.database.knex, s.upcasters!);
     this.logger.info(
