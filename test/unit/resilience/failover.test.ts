@@ -65,7 +65,7 @@ describe("fail-over with the FastDiscoverer", () => {
     // Find an aggregate id whose home is the node about to die.
     let id = "";
     for (let i = 0; !id; i++) {
-      const endpoint = client.registry.getActionEndpoints("cmd.run")!.next(client.ContextFactory.create(client, null, { id: `a${i}` }, {}) as never);
+      const endpoint = client.registry.getActionEndpoints("cmd.run")!.next(client.ContextFactory.create(client, undefined as never, { id: `a${i}` }, {}) as never);
       if ((endpoint as { id: string }).id === "dying") id = `a${i}`;
     }
     const answer = client.call("cmd.run", { id });
