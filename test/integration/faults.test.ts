@@ -66,6 +66,8 @@ describe("faults under load (private PostgreSQL and NATS)", () => {
     client = createBroker({
       namespace,
       nodeID: "client",
+      // Each retried call logs a warning; the suite counts them instead.
+      logger: { type: "Console", options: { level: "error" } },
       transporter: transporterOf(nats.url) as never,
       requestTimeout: 5000,
       registry: { strategy: LocalFirstStrategy, preferLocal: false, discoverer: new FastDiscoverer({ heartbeatIntervalMs: 500, heartbeatTimeoutMs: 1500 }) as never },
