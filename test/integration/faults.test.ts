@@ -2,7 +2,7 @@
 // stopped) and real node processes:
 //
 //   e1: eventstore            e2: eventstore, task, dataEntry
-//   c1: task, dataEntry        v:  view, api (HTTP)
+//   c1: task, dataEntry        v:  view, api (HTTP)            (test/fault-cluster.ts)
 //
 // A client sends task.create with commandIds and the documented retry policy (test/fault-load.ts) while, in turn,
 // c1 is SIGKILLed (one of two task/dataEntry nodes), e1 is SIGKILLed (one of two event store nodes), NATS is
@@ -12,80 +12,26 @@
 // task that exists, and the view converges to the event store. No timings are asserted (bench:failover prints them).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import pg from "pg";
-import { createBroker, freePort, spawnNode, unique, waitFor, type NodeProcess } from "../helpers.ts";
-import { privateNats, privatePostgres, type PrivateNats, type PrivatePostgres } from "../private-servers.ts";
+import { waitFor } from "../helpers.ts";
+import { FaultCluster } from "../fault-cluster.ts";
 import { runLoad, type LoadResult } from "../fault-load.ts";
 import { taskStreamId } from "../../domain/task.ts";
-import { FastDiscoverer } from "../../lib/discoverer.ts";
-import { LocalFirstStrategy } from "../../lib/strategies.ts";
-import { transporterOf } from "../../moleculer.config.ts";
 
 /** Every task id the client sent a create for (acknowledged or not). */
 const attempted = (result: LoadResult) => [...result.acks.map((a) => a.id), ...result.failed.map((f) => f.id)];
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("faults under load (private PostgreSQL and NATS)", () => {
-  const namespace = unique("faults");
-  const dataDir = mkdtempSync(join(tmpdir(), "taskpool-faults-"));
-  const nodes: Record<string, NodeProcess> = {};
-  let postgres: PrivatePostgres;
-  let nats: PrivateNats;
+  const cluster = new FaultCluster();
   let client: ServiceBroker;
-  let port = 0;
-  const services: Record<string, string> = { e1: "eventstore", e2: "eventstore,task,dataEntry", c1: "task,dataEntry", v: "view,api" };
-
-  function start(name: string): NodeProcess {
-    nodes[name] = spawnNode({
-      TRANSPORTER: nats.url,
-      NAMESPACE: namespace,
-      DATABASE_URL: postgres.url,
-      VIEW_STORE: "postgres",
-      DATA_DIR: dataDir,
-      LOG_LEVEL: "warn",
-      HOST: "127.0.0.1",
-      NODE_ID: name,
-      SERVICES: services[name]!,
-      PORT: name === "v" ? String(port) : "0",
-      APP_PORT: "0",
-    });
-    return nodes[name]!;
-  }
-
-  /** Waits until the client sees `name` available with its services. */
-  async function joined(name: string): Promise<void> {
-    await waitFor(() => client.registry.nodes.get(name)?.available === true && client.registry.getServiceList({ onlyAvailable: true }).some((s: { nodeID?: string; node?: { id: string } }) => (s.nodeID ?? s.node?.id) === name), 90_000, 100);
-  }
 
   beforeAll(async () => {
-    [postgres, nats] = await Promise.all([privatePostgres(), privateNats()]);
-    port = await freePort();
-    client = createBroker({
-      namespace,
-      nodeID: "client",
-      // Each retried call logs a warning; the suite counts them instead.
-      logger: { type: "Console", options: { level: "error" } },
-      transporter: transporterOf(nats.url) as never,
-      requestTimeout: 5000,
-      registry: { strategy: LocalFirstStrategy, preferLocal: false, discoverer: new FastDiscoverer({ heartbeatIntervalMs: 500, heartbeatTimeoutMs: 1500 }) as never },
-      retryPolicy: { enabled: false },
-    });
-    await client.start();
-    for (const name of Object.keys(services)) start(name);
-    await client.waitForServices(["eventstore", "task", "dataEntry", "view", "api"], 120_000);
-    for (const name of Object.keys(services)) await joined(name);
+    await cluster.start();
+    client = await cluster.client("client");
   });
 
-  afterAll(async () => {
-    await client?.stop().catch(() => undefined);
-    await Promise.all(Object.values(nodes).map((n) => n.kill()));
-    await nats?.kill();
-    await postgres?.destroy();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => cluster.destroy());
 
   it("loses nothing, doubles nothing, answers no 404 for what exists, and the view converges", async () => {
     const load = runLoad(client, { workers: 8, retry: true, prefix: "t", budgetMs: 90_000 });
@@ -98,7 +44,7 @@ describe("faults under load (private PostgreSQL and NATS)", () => {
         const known = load.result.acks.filter((a) => a.at < Date.now() - load.started - 2000);
         const ack = known[Math.floor(Math.random() * known.length)];
         if (ack) {
-          const status = await fetch(`http://127.0.0.1:${port}/api/task/${ack.id}`, { headers: { "X-Current-User-ID": "kermit" }, signal: AbortSignal.timeout(15_000) })
+          const status = await fetch(`http://127.0.0.1:${cluster.port}/api/task/${ack.id}`, { headers: { "X-Current-User-ID": "kermit" }, signal: AbortSignal.timeout(15_000) })
             .then((r) => r.status)
             .catch(() => 0); // the gateway's node itself is not killed; a refused connection would show as 0
           readStatuses[status] = (readStatuses[status] ?? 0) + 1;
@@ -109,26 +55,26 @@ describe("faults under load (private PostgreSQL and NATS)", () => {
 
     await pause(3000);
     // One of two task/dataEntry nodes dies; it comes back later.
-    await nodes.c1!.kill();
+    await cluster.nodes.c1!.kill();
     await pause(4000);
-    start("c1");
-    await joined("c1");
+    cluster.startNode("c1");
+    await cluster.joined("c1", client);
     await pause(2000);
     // One of two event store nodes dies.
-    await nodes.e1!.kill();
+    await cluster.nodes.e1!.kill();
     await pause(4000);
-    start("e1");
-    await joined("e1");
+    cluster.startNode("e1");
+    await cluster.joined("e1", client);
     await pause(2000);
     // NATS dies for 3 s.
-    await nats.kill();
+    await cluster.nats.kill();
     await pause(3000);
-    await nats.start();
+    await cluster.nats.start();
     await pause(5000);
     // PostgreSQL crashes for 3 s (the restart recovers: "the database system is starting up" for a moment).
-    await postgres.stop("immediate");
+    await cluster.postgres.stop("immediate");
     await pause(3000);
-    await postgres.start();
+    await cluster.postgres.start();
     await pause(5000);
 
     const result = await load.stop();
@@ -140,7 +86,7 @@ describe("faults under load (private PostgreSQL and NATS)", () => {
     expect(result.acks.length).toBeGreaterThan(100);
 
     // Straight from PostgreSQL: one TaskCreated per task, at the acknowledged position.
-    const db = new pg.Client({ connectionString: postgres.url });
+    const db = new pg.Client({ connectionString: cluster.postgres.url });
     await db.connect();
     try {
       const { rows } = await db.query<{ stream_id: string; global_position: string }>(
@@ -166,7 +112,7 @@ describe("faults under load (private PostgreSQL and NATS)", () => {
     }, 60_000, 250);
     const sample = result.acks.filter((_, i) => i % Math.max(1, Math.floor(result.acks.length / 50)) === 0);
     for (const ack of sample) {
-      const response = await fetch(`http://127.0.0.1:${port}/api/task/${ack.id}`, { headers: { "X-Current-User-ID": "kermit" } });
+      const response = await fetch(`http://127.0.0.1:${cluster.port}/api/task/${ack.id}`, { headers: { "X-Current-User-ID": "kermit" } });
       expect(response.status, ack.id).toBe(200);
     }
     expect(readStatuses[404] ?? 0, JSON.stringify(readStatuses)).toBe(0);
