@@ -79,12 +79,15 @@ async function main(): Promise<void> {
       const withPolicy = runLoad(retrying, { workers: WORKERS, retry: true, prefix: `r${rows.length}`, budgetMs: 120_000 });
       const without = runLoad(naive, { workers: WORKERS, retry: false, prefix: `n${rows.length}` });
       const now = () => Date.now() - withPolicy.started;
+      // Progress every 5 s (a stuck scenario shows what it is stuck on).
+      const ticker = setInterval(() => console.log(`    ${(now() / 1000).toFixed(0)} s: ${withPolicy.result.acks.length} acknowledged, attempt errors ${JSON.stringify(withPolicy.result.attemptErrors)}`), 5000);
       await pause(2000);
       const faultAt = now();
       const backAt = await scenario.run(cluster, now);
       await pause(SETTLE_MS);
       const end = now();
       const [r, n] = await Promise.all([withPolicy.stop(), without.stop()]);
+      clearInterval(ticker);
       const stall = longestStall(r.acks, faultAt, end);
       let recovery: number;
       if (backAt === null) {

@@ -66,6 +66,9 @@ export function runLoad(client: ServiceBroker, options: LoadOptions): { stop(): 
         if (!RETRYABLE.has(type)) result.unexpected.push(`${type}: ${(err as Error).message}`);
         if (!options.retry || !RETRYABLE.has(type) || Date.now() > deadline) {
           result.failed.push({ id, type });
+          // A call can fail without ever leaving the process (no endpoint): without a pause, a worker would loop
+          // on microtasks alone and starve the event loop (timers, the transporter) for as long as the fault lasts.
+          await new Promise((resolve) => setTimeout(resolve, 50));
           return;
         }
         await new Promise((resolve) => setTimeout(resolve, delay));
