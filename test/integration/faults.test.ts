@@ -109,7 +109,9 @@ describe("faults under load (private PostgreSQL and NATS)", () => {
     await waitFor(async () => {
       const [head, view] = await Promise.all([client.call("eventstore.head"), client.call("view.position")]) as [{ globalPosition: number }, { globalPosition: number }];
       return view.globalPosition >= head.globalPosition;
-    }, 60_000, 250);
+    }, 60_000, 250).catch((err: Error) => {
+      throw new Error(`${err.message}; the view node's log ends:\n${cluster.nodes.v!.output().slice(-4000)}`);
+    });
     const sample = result.acks.filter((_, i) => i % Math.max(1, Math.floor(result.acks.length / 50)) === 0);
     for (const ack of sample) {
       const response = await fetch(`http://127.0.0.1:${cluster.port}/api/task/${ack.id}`, { headers: { "X-Current-User-ID": "kermit" } });
