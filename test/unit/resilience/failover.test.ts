@@ -6,6 +6,7 @@ import { ServiceBroker, type BrokerOptions, type ServiceSchema } from "moleculer
 import { FastDiscoverer } from "../../../lib/discoverer.ts";
 import { AGGREGATE_SHARD, LocalFirstStrategy } from "../../../lib/strategies.ts";
 import { unique } from "../../helpers.ts";
+import { handBackPendingCalls } from "../../../lib/lifecycle.ts";
 
 const brokers: ServiceBroker[] = [];
 afterEach(async () => {
@@ -90,6 +91,20 @@ describe("fail-over with the FastDiscoverer", () => {
     discoverer.startHeartbeatTimers();
     await waitUntil(() => client.registry.nodes.get("flaky")?.available === true);
     await expect(client.call("cmd.run", { id: "x" })).resolves.toBe("flaky");
+  });
+});
+
+describe("a stopping node hands back its pending calls", () => {
+  it("answers a call still waiting on another node with a retryable SERVICE_UNAVAILABLE", async () => {
+    const namespace = unique("handback");
+    const stopping = node(namespace, "stopping", []);
+    const silent = node(namespace, "silent", [commands("silent")]);
+    await Promise.all([stopping.start(), silent.start()]);
+    await stopping.waitForServices(["cmd"]);
+    const pending = stopping.call("cmd.run", { id: "x" });
+    await waitUntil(() => ((stopping.transit as unknown as { pendingRequests: Map<string, unknown> }).pendingRequests.size === 1));
+    expect(handBackPendingCalls(stopping)).toBe(1);
+    await expect(pending).rejects.toMatchObject({ type: "SERVICE_UNAVAILABLE", code: 503, retryable: true });
   });
 });
 
