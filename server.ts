@@ -8,11 +8,16 @@ import { ServiceBroker } from "moleculer";
 import { brokerConfig } from "./moleculer.config.ts";
 import { readEnvironment, type Environment } from "./lib/env.ts";
 import { loadServices } from "./services/index.ts";
-import { NodeLifecycle } from "./lib/lifecycle.ts";
+import { handBackPendingCalls, NodeLifecycle, processStopping } from "./lib/lifecycle.ts";
 import { checkEmbeddedLayout } from "./stores/database.ts";
 
 /** How long a stop may take before the node exits anyway, naming what still holds it. */
 const STOP_DEADLINE_MS = 4500;
+/**
+ * How long calls this node made to other nodes may still take once a stop began; then they are answered 503 (a
+ * call to a node that died would otherwise hold the stop until the request timeout).
+ */
+const HAND_BACK_AFTER_MS = 1000;
 
 let env: Environment;
 try {
@@ -42,6 +47,11 @@ async function stop(signal: string): Promise<void> {
     console.error(`Taskpool node did not stop within ${STOP_DEADLINE_MS} ms; still open: ${process.getActiveResourcesInfo().join(", ")}`);
     process.exit(0);
   }, STOP_DEADLINE_MS).unref();
+  const handBack = setTimeout(() => {
+    const count = broker ? handBackPendingCalls(broker) : 0;
+    if (count > 0) log(`Stopping: ${count} call(s) to other nodes not answered within ${HAND_BACK_AFTER_MS} ms, answered 503`);
+  }, HAND_BACK_AFTER_MS);
+  handBack.unref();
   // Services already starting finish (the others no longer start), then all of them stop.
   await lifecycle.settled();
   try {
@@ -68,6 +78,7 @@ function onSignal(signal: string): void {
   }
   firstSignalAt = Date.now();
   lifecycle.stopping = true;
+  processStopping.abort();
   void stop(signal);
 }
 // lib/early-signals.mjs holds the handlers from the first moment (and any signal that came while loading);

@@ -10,6 +10,9 @@ export interface Environment {
   services: string[] | null;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace";
   requestTimeoutMs: number;
+  /** HEARTBEAT_INTERVAL_MS / HEARTBEAT_TIMEOUT_MS: how fast a dead node is noticed (lib/discoverer.ts). */
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
   databaseUrl: string | null;
   mongoUrl: string | null;
   /** VIEW_STORE; null: mongo with MONGO_URL, else postgres. */
@@ -53,6 +56,10 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     throw new Error(`Environment variable LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${env.LOG_LEVEL}"`);
   }
   const services = optional(env.SERVICES);
+  const heartbeat = { interval: integer("HEARTBEAT_INTERVAL_MS", env.HEARTBEAT_INTERVAL_MS, 500) || 500, timeout: integer("HEARTBEAT_TIMEOUT_MS", env.HEARTBEAT_TIMEOUT_MS, 1500) || 1500 };
+  if (heartbeat.timeout <= heartbeat.interval) {
+    throw new Error(`Environment variable HEARTBEAT_TIMEOUT_MS (${heartbeat.timeout}) must be longer than HEARTBEAT_INTERVAL_MS (${heartbeat.interval})`);
+  }
   return {
     nodeId: optional(env.NODE_ID) ?? `${hostname()}-${process.pid}`,
     namespace: optional(env.NAMESPACE) ?? "taskpool",
@@ -60,6 +67,8 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     services: services ? services.split(",").map((s) => s.trim()).filter(Boolean) : null,
     logLevel: logLevel as Environment["logLevel"],
     requestTimeoutMs: integer("REQUEST_TIMEOUT", env.REQUEST_TIMEOUT, 10_000) || 10_000,
+    heartbeatIntervalMs: heartbeat.interval,
+    heartbeatTimeoutMs: heartbeat.timeout,
     databaseUrl: optional(env.DATABASE_URL),
     mongoUrl: optional(env.MONGO_URL),
     viewStore: viewStore(env.VIEW_STORE),

@@ -59,3 +59,30 @@ export function consistencyTimeout(message: string, data?: object): Errors.Molec
 export function isErrorOfType(err: unknown, type: string): boolean {
   return typeof err === "object" && err !== null && (err as { type?: string }).type === type;
 }
+
+// SQLSTATEs that say "this database cannot serve you right now", not "your statement is wrong": connection
+// exceptions (08…), admin/crash shutdown and "the database system is starting up" (57P01–57P03), too many
+// connections (53300), and a read-only server (25006: a replica, or a primary being failed over).
+const OUTAGE_SQLSTATE = /^(08\d{3}|57P0[123]|53300|25006)$/;
+const OUTAGE_ERRNO = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH", "EAI_AGAIN"]);
+const OUTAGE_MESSAGE =
+  /Connection terminated|Timeout acquiring a connection|terminating connection|database system is (starting up|shutting down|in recovery mode)|read-only transaction|MongoServerSelectionError|MongoNetworkError|Topology is closed|PGlite is closed/;
+
+/**
+ * Whether a driver error (pg, knex, MongoDB) means the database is unreachable, starting, stopping or read-only:
+ * an outage the caller may wait out, as opposed to a fault in the request.
+ */
+export function isDependencyOutage(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return false;
+  const e = err as { code?: unknown; name?: unknown; message?: unknown };
+  const code = typeof e.code === "string" ? e.code : "";
+  if (OUTAGE_SQLSTATE.test(code) || OUTAGE_ERRNO.has(code)) return true;
+  return OUTAGE_MESSAGE.test(`${String(e.name ?? "")} ${String(e.message ?? "")}`);
+}
+
+/** The typed, retryable 503 for a driver error that isDependencyOutage recognises; other errors unchanged. */
+export function asDependencyOutage(err: unknown, what: string): unknown {
+  if (!isDependencyOutage(err) || isErrorOfType(err, ErrorTypes.UNAVAILABLE)) return err;
+  const e = err as { code?: unknown; message?: unknown };
+  return unavailable(`${what} cannot be reached`, { reason: String(e.message ?? err), ...(typeof e.code === "string" ? { code: e.code } : {}) });
+}

@@ -220,7 +220,6 @@ const STATUS: Record<string, number> = {
   INVALID_TOKEN: 401,
   [ErrorTypes.FORBIDDEN]: 403,
   [ErrorTypes.NOT_FOUND]: 404,
-  SERVICE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   [ErrorTypes.CONFLICT]: 409,
   PAYLOAD_TOO_LARGE: 413,
@@ -229,10 +228,21 @@ const STATUS: Record<string, number> = {
   [ErrorTypes.UNAVAILABLE]: 503,
   [ErrorTypes.TIMEOUT]: 503,
   SERVICE_NOT_AVAILABLE: 503,
-  REQUEST_TIMEOUT: 503,
   REQUEST_REJECTED: 503,
   QUEUE_FULL: 503,
+  // The call may have run: the caller retries with the same commandId (README, "Failures and retries").
+  REQUEST_TIMEOUT: 504,
 };
+
+/**
+ * Types that say "the service is not there right now" rather than "no such thing". Every route of a gateway
+ * names an action that exists, so an action that cannot be found means the nodes hosting it are down or
+ * unreachable (NATS down): a retryable 503, never a 404 for something that exists.
+ */
+const NOT_THERE_NOW = new Set(["SERVICE_NOT_FOUND", "SERVICE_NOT_AVAILABLE", "REQUEST_REJECTED", "QUEUE_FULL"]);
+
+/** Seconds a client should wait before retrying a 503 or 504 (fail-over takes about a second and a half). */
+export const RETRY_AFTER_SECONDS = 1;
 
 const MAX_MESSAGE = 300;
 
@@ -287,7 +297,7 @@ export function errorResponse(err: unknown): { status: number; body: ErrorBody }
   if (e.name === "ValidationError" || type === "VALIDATION_ERROR") type = ErrorTypes.VALIDATION;
   if (e.name === "NotFoundError" && !e.type) type = ErrorTypes.NOT_FOUND;
   if (type === "RATE_LIMIT_EXCEEDED") return { status: 429, body: { type: ErrorTypes.RATE_LIMITED, message: "Too many requests; slow down" } };
-  if (type === "SERVICE_NOT_FOUND") return { status: 404, body: { type: ErrorTypes.NOT_FOUND, message: "Not found" } };
+  if (NOT_THERE_NOW.has(type)) return { status: 503, body: { type: ErrorTypes.UNAVAILABLE, message: "The service is not reachable right now; retry shortly" } };
   const status = STATUS[type] ?? (typeof e.code === "number" && e.code >= 400 && e.code < 500 ? e.code : 500);
   if (status >= 500 && !(type in STATUS)) return { status: 500, body: { type: "INTERNAL_ERROR", message: "Internal error" } };
   let message = typeof e.message === "string" && e.message ? e.message : type;
@@ -361,9 +371,25 @@ export const SECURITY_HEADERS: Record<string, string> = {
   "Cross-Origin-Opener-Policy": "same-origin",
 };
 
-function sendError(res: ServerResponse, err: unknown, headers: Record<string, string> = {}): void {
+/**
+ * Answers an error as JSON: its status and body from `errorResponse`, `Retry-After` on a 503 or 504, and a log line
+ * for a 5xx that names the path only (a query string or body may carry what the user sent). Every gateway answers
+ * its errors through here.
+ */
+export function sendError(
+  res: ServerResponse,
+  err: unknown,
+  headers: Record<string, string> = {},
+  log?: { req: IncomingMessage; logger: { error(...args: unknown[]): void; warn(...args: unknown[]): void } },
+): void {
   const { status, body } = errorResponse(err);
+  if (log && status >= 500) {
+    const where = `${log.req.method} ${(log.req.url ?? "").split("?")[0]}`;
+    if (status === 500) log.logger.error(`${where} failed: ${(err as Error)?.name}: ${(err as Error)?.message}`);
+    else log.logger.warn(`${where}: ${body.type}: ${body.message}`);
+  }
   if (res.headersSent) return;
+  if (status === 503 || status === 504) headers = { "Retry-After": String(RETRY_AFTER_SECONDS), ...headers };
   res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", ...headers });
   res.end(JSON.stringify(body));
 }

@@ -3,9 +3,16 @@
 // the stop waits for the starts already under way (`settled`), and a service stops only after its own start has
 // settled, so that it closes what its start opened instead of racing it. Services that never started are not
 // stopped.
-import type { Service } from "moleculer";
+import type { Service, ServiceBroker } from "moleculer";
+import { unavailable } from "./errors.ts";
 
 type Handler = (this: Service) => unknown;
+
+/**
+ * Aborted when this process begins to stop (server.ts): a start that waits for a dependency (stores/database.ts)
+ * gives up instead of holding the stop.
+ */
+export const processStopping = new AbortController();
 
 function handlers(value: unknown): Handler[] {
   if (typeof value === "function") return [value as Handler];
@@ -68,4 +75,28 @@ export class NodeLifecycle {
       for (const handler of stopped) await handler.call(this);
     };
   }
+}
+
+interface PendingRequest {
+  nodeID: string;
+  action: { name: string };
+  reject(err: Error): void;
+}
+
+/**
+ * Answers every call this node still waits for from another node with a retryable SERVICE_UNAVAILABLE (503).
+ * Used when the node stops: a call to a node that died would otherwise hold the stop (Moleculer's tracking waits
+ * for the contexts that made it) until the request timeout. The callers get a 503 they may retry elsewhere —
+ * commands carry a commandId, so a command the remote node did run is not applied twice. Returns how many there were.
+ */
+export function handBackPendingCalls(broker: ServiceBroker): number {
+  // Moleculer keeps them in the transit's `pendingRequests` (not in its typings).
+  const pending = (broker.transit as unknown as { pendingRequests?: Map<string, PendingRequest> } | undefined)?.pendingRequests;
+  if (!pending) return 0;
+  const requests = [...pending.entries()];
+  for (const [id, request] of requests) {
+    pending.delete(id);
+    request.reject(unavailable(`Node ${broker.nodeID} is stopping; ${request.action.name} on node ${request.nodeID} was not answered in time`));
+  }
+  return requests.length;
 }

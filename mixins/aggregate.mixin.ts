@@ -4,7 +4,7 @@
 // A command action: loads the aggregate's stream (or takes its folded state from a bounded in-memory cache on
 // this node), runs the pure decider, appends the resulting events with the expected stream version, and on a
 // version conflict drops the cached state, reloads and decides again, a bounded number of times. Commands for
-// one aggregate are serialized on its node, and every command action uses Moleculer's `Shard` strategy keyed
+// one aggregate are serialized on its node, and every command action uses a `Shard` strategy (lib/strategies.ts) keyed
 // by the aggregate id, so that in a cluster each aggregate has one home node whose cache stays warm — the way
 // Axon Server routes commands by consistent hashing. A `commandId` makes a command idempotent: the event store
 // returns the first result for a command it has seen.
@@ -12,6 +12,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import { DomainError, type Decider, type DomainEvent } from "../domain/decider.ts";
 import { conflict, notFound } from "../lib/errors.ts";
 import type { RecordedEvent } from "../stores/event-store.ts";
+import { AGGREGATE_SHARD } from "../lib/strategies.ts";
 
 export interface CommandResult {
   aggregateId: string;
@@ -94,7 +95,7 @@ export function AggregateMixin<C extends { type: string }, S, E extends DomainEv
         ...definition.params,
         commandId: { type: "string", min: 1, max: 300, optional: true },
       },
-      strategy: "Shard",
+      strategy: AGGREGATE_SHARD,
       strategyOptions: { shardKey: definition.shardKey },
       async handler(this: any, ctx: Context<any, any>): Promise<CommandResult> {
         const aggregateId = definition.aggregateId(ctx.params);

@@ -19,6 +19,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import { randomUUID } from "node:crypto";
 import type { RecordedEvent } from "../stores/event-store.ts";
 import { compareTokens, parseToken, START_TOKEN } from "../lib/tokens.ts";
+import { ErrorTypes, isDependencyOutage, isErrorOfType } from "../lib/errors.ts";
 
 export interface TrackingProcessorOptions {
   /** Processor name, unique in the cluster. */
@@ -277,6 +278,14 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
             return true;
           } catch (err) {
             if (stop.aborted) return false;
+            if (isDependencyOutage(err) || isErrorOfType(err, ErrorTypes.UNAVAILABLE)) {
+              // The database is down, not the batch bad: wait for it without spending an attempt (spending them
+              // would stop the processor for good after an outage of a few seconds).
+              this.logger.warn(`Processor ${this.processorSettings.processor}: store unavailable (${(err as Error).message}); retrying in ${this.processorSettings.pollIntervalMs} ms`);
+              await sleep(this.processorSettings.pollIntervalMs, stop);
+              attempt--;
+              continue;
+            }
             if (attempt === this.processorSettings.attempts) break;
             this.logger.warn(
               `Processor ${this.processorSettings.processor}: batch ${describe(events[0]!)} … ${describe(events[events.length - 1]!)} failed (attempt ${attempt}/${this.processorSettings.attempts}): ${(err as Error).message}`,

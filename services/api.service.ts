@@ -23,6 +23,7 @@ import {
   callerOf,
   checkInput,
   errorResponse,
+  sendError,
   Gate,
   gatewaySecurityFromEnv,
   sendHtml,
@@ -57,11 +58,6 @@ type ApiContext<P = Record<string, any>> = Context<{ params: Record<string, stri
 // The error mapping is the shared one of every gateway; exported here too for the modules that imported it.
 export { errorResponse };
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-  if (res.headersSent) return;
-  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", ...headers });
-  res.end(JSON.stringify(body));
-}
 
 // ---- params ---------------------------------------------------------------------------------------------------
 
@@ -486,7 +482,9 @@ const ApiService: ServiceSchema<any> = {
       const id = ctx.params.params.id;
       const visible = await ctx.call("view.taskForId", { id, user });
       if (!visible) throw notFound(`Task ${id} not found`);
-      const result = (await ctx.call(action, { id, ...params })) as { globalPosition: number };
+      // One commandId per HTTP request: the broker retries a call whose node died (REQUEST_REJECTED) on another
+      // node with the same params, and the event store applies the command once.
+      const result = (await ctx.call(action, { id, ...params, commandId: `api:${randomUUID()}` })) as { globalPosition: number };
       if (!ctx.params.query?.wait) {
         ctx.meta.$statusCode = 204;
         return null;
@@ -510,13 +508,7 @@ const ApiService: ServiceSchema<any> = {
     // ---- errors and files ----
 
     sendApiError(this: any, req: IncomingMessage, res: ServerResponse, err: unknown) {
-      const { status, body } = errorResponse(err);
-      // The path only: a query string or body may carry what the user sent, which does not belong in the log.
-      if (status === 500) this.logger.error(`${req.method} ${(req.url ?? "").split("?")[0]} failed: ${(err as Error)?.name}: ${(err as Error)?.message}`);
-      else if (status >= 500) this.logger.warn(`${req.method} ${(req.url ?? "").split("?")[0]}: ${body.type}: ${body.message}`);
-      const headers: Record<string, string> = {};
-      if (status === 401) headers["WWW-Authenticate"] = 'Bearer realm="taskpool"';
-      sendJson(res, status, body, headers);
+      sendError(res, err, errorResponse(err).status === 401 ? { "WWW-Authenticate": 'Bearer realm="taskpool"' } : {}, { req, logger: this.logger });
     },
 
 

@@ -25,7 +25,7 @@ import { readEnvironment } from "../lib/env.ts";
 import { Directory, type DirectoryUser } from "../lib/directory.ts";
 import { conflict, forbidden, notFound, unavailable, validationError } from "../lib/errors.ts";
 import { openApiDocument, type OpenApiRoute } from "../lib/openapi.ts";
-import { Authenticator, callerOf, checkInput, errorResponse, Gate, gatewaySecurityFromEnv, sendHtml, type GatedRequest } from "../lib/gateway-security.ts";
+import { Authenticator, callerOf, checkInput, errorResponse, Gate, sendError, gatewaySecurityFromEnv, sendHtml, type GatedRequest } from "../lib/gateway-security.ts";
 import { createEngineConnector, engineConnectorSettingsFromEnv, type EngineConnectorOptions } from "./engine-connector.service.ts";
 import { isEngineError, type EngineTask, type EngineTaskWithDetails } from "../stores/engine/engine-adapter.ts";
 import { registerEngine, unregisterEngine, type ProcessEngine } from "../stores/engine/process-engine.ts";
@@ -459,12 +459,8 @@ export function createApprovalService(options: ApprovalServiceOptions = {}): Ser
       },
 
       sendApiError(this: any, req: IncomingMessage, res: ServerResponse, err: unknown) {
-        const { status, body } = errorResponse(err);
-        // The path only, and no payload: what a user sent does not belong in the log.
-        if (status === 500) this.logger.error(`${req.method} ${(req.url ?? "").split("?")[0]} failed: ${(err as Error)?.name}: ${(err as Error)?.message}`);
-        if (res.headersSent) return;
-        res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", ...(status === 401 ? { "WWW-Authenticate": `${this.auth.settings.jwt ? "Bearer" : "Header"} realm="example-process-approval"` } : {}) });
-        res.end(JSON.stringify(body));
+        const challenge = `${this.auth.settings.jwt ? "Bearer" : "Header"} realm="example-process-approval"`;
+        sendError(res, err, errorResponse(err).status === 401 ? { "WWW-Authenticate": challenge } : {}, { req, logger: this.logger });
       },
 
       // ---- the engine ----

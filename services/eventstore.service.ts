@@ -4,7 +4,7 @@
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { randomUUID } from "node:crypto";
 import { readEnvironment } from "../lib/env.ts";
-import { badEvent, conflict, ErrorTypes, notFound, unavailable } from "../lib/errors.ts";
+import { asDependencyOutage, badEvent, conflict, ErrorTypes, isDependencyOutage, notFound, unavailable } from "../lib/errors.ts";
 import { findNonJson, isPlainObject, type JsonObject } from "../lib/json.ts";
 import { START_TOKEN, TOKEN_PATTERN } from "../lib/tokens.ts";
 import type { Upcasters } from "../lib/upcasting.ts";
@@ -64,18 +64,9 @@ interface Locals {
 }
 
 const TRANSIENT_SQLSTATES = new Set(["40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"]);
-const CONNECTION_ERRORS = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"]);
-
-function isConnectionError(err: unknown): boolean {
-  const code = (err as { code?: string })?.code;
-  if (code && CONNECTION_ERRORS.has(code)) return true;
-  const message = String((err as Error)?.message ?? "");
-  return /Connection terminated|Knex: Timeout acquiring a connection|connect ECONNREFUSED/.test(message);
-}
-
 function isTransient(err: unknown): boolean {
   const code = (err as { code?: string })?.code;
-  return (code !== undefined && TRANSIENT_SQLSTATES.has(code)) || isConnectionError(err);
+  return (code !== undefined && TRANSIENT_SQLSTATES.has(code)) || isDependencyOutage(err);
 }
 
 const eventParams = {
@@ -92,6 +83,15 @@ const eventParams = {
 const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventStoreSettings } = {
   name: "eventstore",
   settings: {},
+
+  hooks: {
+    error: {
+      // A database outage reaches callers as a typed, retryable 503 (never a raw driver error such as 57P03).
+      "*"(_ctx: unknown, err: unknown) {
+        throw asDependencyOutage(err, "The event store database");
+      },
+    },
+  },
 
   actions: {
     append: {
@@ -315,12 +315,12 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
       try {
         outcomes = await this.appendWithRetry(batch.map((p) => p.request));
       } catch (err) {
-        if (batch.length > 1 && !isConnectionError(err)) {
+        if (batch.length > 1 && !isDependencyOutage(err)) {
           // One bad append must not fail the others: run them one by one.
           for (const pending of batch) await this.runBatch([pending]);
           return;
         }
-        const failure = isConnectionError(err)
+        const failure = isDependencyOutage(err)
           ? unavailable("The event store database cannot be reached", { reason: String((err as Error).message) })
           : err;
         for (const pending of batch) pending.reject(failure);
@@ -362,7 +362,7 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
       try {
         return await read();
       } catch (err) {
-        if (isConnectionError(err)) throw unavailable("The event store database cannot be reached", { reason: String((err as Error).message) });
+        if (isDependencyOutage(err)) throw unavailable("The event store database cannot be reached", { reason: String((err as Error).message) });
         throw err;
       }
     },
@@ -395,6 +395,7 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
       migrations: eventStoreMigrations,
       migrationsTable: eventStoreMigrationsTable,
       poolMax: this.maxConcurrentBatches + 6,
+      log: (message: string) => this.logger.warn(message),
     });
     this.store = new EventStore(this.database.knex, s.upcasters!);
     this.logger.info(

@@ -4,6 +4,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import { AggregateMixin, type CommandResult } from "../mixins/aggregate.mixin.ts";
 import { processDefinitionDecider, processDefinitionStreamId, startRequestOf, type ProcessDefinitionState } from "../domain/process-definition.ts";
 import { commandOf, id, jsonObject, name, names, optionalText } from "../lib/params.ts";
+import { AGGREGATE_SHARD } from "../lib/strategies.ts";
 
 const optionalName = { ...name, optional: true, nullable: true };
 
@@ -73,7 +74,7 @@ const ProcessDefinitionService: ServiceSchema = {
     startRequest: {
       params: { processDefinitionId: id, requestId: id },
       // The home node of the definition holds its folded state; ask it.
-      strategy: "Shard",
+      strategy: AGGREGATE_SHARD,
       strategyOptions: { shardKey: "processDefinitionId" },
       async handler(ctx: Context<{ processDefinitionId: string; requestId: string }>) {
         // loadAggregate comes from the AggregateMixin.

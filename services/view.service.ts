@@ -15,7 +15,7 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { TrackingProcessorMixin } from "../mixins/tracking-processor.mixin.ts";
 import { readEnvironment } from "../lib/env.ts";
-import { consistencyTimeout, unavailable, validationError } from "../lib/errors.ts";
+import { asDependencyOutage, consistencyTimeout, unavailable, validationError } from "../lib/errors.ts";
 import { compareTokens, START_TOKEN } from "../lib/tokens.ts";
 import { name } from "../lib/params.ts";
 import type { RecordedEvent } from "../stores/event-store.ts";
@@ -148,16 +148,10 @@ function queryError(err: unknown): never {
   throw err;
 }
 
-const UNREACHABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|Timeout acquiring a connection|terminating connection|database system is (starting up|shutting down)|MongoServerSelectionError|MongoNetworkError|Topology is closed|PGlite is closed/;
-
 /** A store that cannot answer is a retryable 503, never an empty answer or a raw driver error. */
 function storeError(err: unknown): unknown {
   if (err instanceof UnsupportedFilterError) return validationError(err.message, [{ field: "filters", message: err.message }]);
-  const e = err as { code?: string; name?: string; message?: string };
-  if ((e?.code && /^(57P0[123]|08\d\d\d|53300)$/.test(e.code)) || UNREACHABLE.test(`${e?.name ?? ""} ${e?.code ?? ""} ${e?.message ?? ""}`)) {
-    return unavailable("The view store cannot be reached", { reason: String(e?.message ?? err) });
-  }
-  return err;
+  return asDependencyOutage(err, "The view store");
 }
 
 const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {

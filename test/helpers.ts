@@ -117,6 +117,8 @@ export interface NodeProcess {
   waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
   kill(): Promise<void>;
+  /** The exit code once the process has exited by itself, else null. */
+  exitCode(): Promise<number | null>;
   pid: number;
 }
 
@@ -144,6 +146,9 @@ export function spawnNode(env: Record<string, string>, entry = "server.ts"): Nod
       const code = await exited;
       clearTimeout(timer);
       return code;
+    },
+    async exitCode() {
+      return child.exitCode;
     },
     async kill() {
       if (child.exitCode !== null || child.signalCode !== null) return;
