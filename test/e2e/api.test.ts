@@ -391,7 +391,9 @@ describe("REST API on the embedded platform", () => {
     await broker.destroyService(broker.getLocalService("view")!);
     const response = await fetch(`${baseUrl}/api/tasks`, { headers: { "X-Current-User-ID": "kermit" } });
     expect(response.status).toBe(503);
-    expect((await response.json()).type).toBe("SERVICE_NOT_AVAILABLE");
+    // The retryable type of the retry contract (README, "Failures and retries"), with when to retry.
+    expect((await response.json()).type).toBe("SERVICE_UNAVAILABLE");
+    expect(response.headers.get("retry-after")).toBe("1");
     const ready = await fetch(`${baseUrl}/api/ready`);
     expect(ready.status).toBe(503);
   });
