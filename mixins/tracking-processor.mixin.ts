@@ -20,6 +20,7 @@ import { randomUUID } from "node:crypto";
 import type { RecordedEvent } from "../stores/event-store.ts";
 import { compareTokens, parseToken, START_TOKEN } from "../lib/tokens.ts";
 import { ErrorTypes, isDependencyOutage, isErrorOfType } from "../lib/errors.ts";
+import { sleep } from "../lib/sleep.ts";
 
 export interface TrackingProcessorOptions {
   /** Processor name, unique in the cluster. */
@@ -52,18 +53,6 @@ export interface HandleContext {
   replaying: boolean;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
 
 function describe(event: RecordedEvent): string {
   return `#${event.globalPosition} ${event.type} (stream ${event.streamId}, version ${event.streamVersion})`;

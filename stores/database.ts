@@ -15,6 +15,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isDependencyOutage, unavailable } from "../lib/errors.ts";
 import { processStopping } from "../lib/lifecycle.ts";
+import { sleep } from "../lib/sleep.ts";
 
 export interface Migration {
   name: string;
@@ -87,24 +88,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     } catch (err) {
       if (!isDependencyOutage(err) || processStopping.signal.aborted) throw err;
       log(`Waiting for the database (schema ${options.schema}): ${(err as Error).message}; retrying in ${delay} ms`);
-      await abortableSleep(delay, processStopping.signal);
+      await sleep(delay, processStopping.signal);
       if (processStopping.signal.aborted) throw unavailable(`Stopped while waiting for the database (schema ${options.schema})`);
       delay = Math.min(delay * 2, WAIT_MAX_MS);
     }
   }
 }
 
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
 
 async function openOnce(options: DatabaseOptions): Promise<Database> {
   const { schema } = options;

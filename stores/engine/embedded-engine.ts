@@ -41,6 +41,7 @@ import {
 } from "./embedded/engine-store.ts";
 import type { ExternalTaskHandler, ExternalTaskInput, TopicOptions } from "./external-tasks.ts";
 import type { BpmnResource, ProcessEngine } from "./process-engine.ts";
+import { sleep } from "../../lib/sleep.ts";
 
 export interface EmbeddedEngineLogger {
   info(...args: unknown[]): void;
@@ -122,18 +123,6 @@ function jsonVariables(values: JsonObject | null | undefined): JsonObject {
   return JSON.parse(JSON.stringify(values ?? {})) as JsonObject;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
 
 export class EmbeddedEngine implements ProcessEngine, EmbeddedEngineCore {
   readonly adapter: EmbeddedAdapter;
