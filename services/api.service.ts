@@ -24,6 +24,7 @@ import {
   checkInput,
   errorResponse,
   sendError,
+  sendUnrouted,
   Gate,
   gatewaySecurityFromEnv,
   sendHtml,
@@ -447,6 +448,11 @@ const ApiService: ServiceSchema<any> = {
       if (meta.operator) return;
       if (!meta.user) throw this.auth.missingCredentials();
       throw forbidden(`Only members of the operator group may use this`);
+    },
+
+    /** No route took the request: 405 if the path exists for another method, else 404. */
+    send404(this: any, req: IncomingMessage, res: ServerResponse) {
+      sendUnrouted(this.aliases, req, res);
     },
 
     /** moleculer-web's last-resort error handler: the same typed answer, and no stack in the log (issue 13). */

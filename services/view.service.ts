@@ -143,7 +143,7 @@ interface PagingParams {
 
 function queryError(err: unknown): never {
   if (err instanceof FilterError) {
-    throw validationError(err.message, [{ field: err.field.startsWith("+") || err.field.startsWith("-") ? "sort" : "filters", message: err.message, actual: err.field }]);
+    throw validationError(err.message, [{ field: err.list, index: err.index, message: err.message }]);
   }
   throw err;
 }
@@ -285,7 +285,7 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
         try {
           path = parseSort([`payload.${ctx.params.attributeName}`], "task", "")[0]![0];
         } catch (err) {
-          throw validationError((err as Error).message, [{ field: "attributeName", message: (err as Error).message, actual: ctx.params.attributeName }]);
+          throw validationError((err as Error).message, [{ field: "attributeName", message: (err as Error).message }]);
         }
         const values = await (await this.view("tasks")).distinct(path, and([live, ...this.visibleTaskConditions(ctx.params)]));
         const elements = values.filter((v: unknown) => v === null || typeof v !== "object").sort(compareValues);
