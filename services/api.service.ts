@@ -18,6 +18,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import serveStatic from "serve-static";
 import { readEnvironment } from "../lib/env.ts";
 import { forbidden, notFound } from "../lib/errors.ts";
+import { waitingFor } from "../lib/dependency-wait.ts";
 import {
   Authenticator,
   callerOf,
@@ -207,7 +208,8 @@ const ApiService: ServiceSchema<any> = {
 
     ready: {
       async handler(this: any, ctx: ApiContext) {
-        const reasons: string[] = [];
+        // What this node's own starts still wait for (a database, MongoDB) comes first: it explains what follows.
+        const reasons: string[] = waitingFor();
         let head: { globalPosition: number; token: string } | null = null;
         try {
           head = await ctx.call("eventstore.head", {}, { timeout: 3000 });
