@@ -103,7 +103,7 @@ const ApiService: ServiceSchema<any> = {
 
   settings: {
     port: env.port,
-    ip: process.env.HOST ?? "0.0.0.0",
+    ip: env.host,
     logRequest: "debug",
     logResponse: "debug",
     log4XXResponses: false,
@@ -742,8 +742,9 @@ const ApiService: ServiceSchema<any> = {
   },
 
   created(this: any) {
+    const configured = readEnvironment();
     this.directory = Directory.load();
-    this.formUrls = FormUrls.fromEnvironment();
+    this.formUrls = FormUrls.fromEnvironment(configured.formUrls ?? undefined, String(configured.appPort), configured.publicUrl);
     this.sseStreams = new Set();
     this.openResponses = new Set();
     this.sseHistory = [];
@@ -753,11 +754,7 @@ const ApiService: ServiceSchema<any> = {
     this.auth = new Authenticator(security, this.directory);
     this.gate = new Gate(this.auth, { streamPaths: STREAM_PATHS });
     this.streamLimiter = new StreamLimiter(security);
-    this.settings.waitTimeoutMs = Number(process.env.API_WAIT_TIMEOUT ?? 5000);
-    this.settings.readyMaxLag = Number(process.env.READY_MAX_LAG ?? 1000);
-    this.settings.sseRetentionMs = Number(process.env.SSE_RETENTION_MS ?? 10 * 60_000);
-    this.settings.sseRetentionEvents = Number(process.env.SSE_RETENTION_EVENTS ?? 10_000);
-    this.settings.dashboardIntervalMs = Number(process.env.DASHBOARD_INTERVAL_MS ?? 2000);
+    Object.assign(this.settings, readEnvironment().api);
   },
 
 

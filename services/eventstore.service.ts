@@ -376,7 +376,7 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
     s.pgliteDir = s.pgliteDir ?? embeddedDatabaseDirectory(env.dataDir);
     s.schema = s.schema ?? "eventstore";
     // Every event travels in one transporter message (the append, and a readAll reply): NATS carries 1 MiB at most.
-    s.maxEventBytes = s.maxEventBytes ?? Number(process.env.EVENT_MAX_BYTES ?? 900 * 1024);
+    s.maxEventBytes = s.maxEventBytes ?? env.eventMaxBytes;
     s.maxReadBytes = s.maxReadBytes ?? 256 * 1024;
     s.upcasters = s.upcasters ?? domainUpcasters;
     this.maxEventBytes = s.maxEventBytes;
