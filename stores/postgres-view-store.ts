@@ -209,10 +209,13 @@ function tableDdl(table: string): string[] {
 const WRITE_CHUNK = 500;
 
 class PostgresViewCollection<D extends Doc> implements ViewCollection<D> {
-  constructor(
-    private readonly store: PostgresViewStore,
-    private readonly table: string,
-  ) {}
+  private readonly store: PostgresViewStore;
+  private readonly table: string;
+
+  constructor(store: PostgresViewStore, table: string) {
+    this.store = store;
+    this.table = table;
+  }
 
   async find(filter: Filter, options: FindOptions = {}): Promise<D[]> {
     const where = whereOf(filter);
@@ -306,7 +309,11 @@ export class PostgresViewStore implements ViewStore {
   /** Rows written per table since its statistics were last gathered (embedded only). */
   private readonly unanalyzed = new Map<string, number>();
 
-  private constructor(private readonly database: Database) {}
+  private readonly database: Database;
+
+  private constructor(database: Database) {
+    this.database = database;
+  }
 
   static async open(options: PostgresViewStoreOptions): Promise<PostgresViewStore> {
     const database = await openDatabase({

@@ -60,7 +60,11 @@ function sortObject(sort: SortSpec | undefined): Record<string, 1 | -1> | undefi
 // ---- MongoDB -----------------------------------------------------------------------------------------------------
 
 class MongoViewCollection<D extends Doc> implements ViewCollection<D> {
-  constructor(private readonly collection: Collection<D>) {}
+  private readonly collection: Collection<D>;
+
+  constructor(collection: Collection<D>) {
+    this.collection = collection;
+  }
 
   async find(filter: Filter, options: FindOptions = {}): Promise<D[]> {
     let cursor = this.collection.find(filter as never);
@@ -113,10 +117,13 @@ class MongoViewCollection<D extends Doc> implements ViewCollection<D> {
 
 export class MongoViewStore implements ViewStore {
   readonly kind = "mongo" as const;
-  private constructor(
-    private readonly client: MongoClient,
-    private readonly db: Db,
-  ) {}
+  private readonly client: MongoClient;
+  private readonly db: Db;
+
+  private constructor(client: MongoClient, db: Db) {
+    this.client = client;
+    this.db = db;
+  }
 
   /** Connects to `url`; the database is the URL's path, or `database` when given. */
   static async connect(url: string, database?: string): Promise<MongoViewStore> {
