@@ -4,12 +4,13 @@
 // SIGINT or SIGTERM at any moment ends the node with exit code 0: during start-up no service that has not begun
 // starting starts any more (lib/lifecycle.ts), the ones under way finish, then everything stops; a second
 // signal exits at once. A configuration error exits 1 with one line naming the variable.
-import { ServiceBroker } from "moleculer";
-import { brokerConfig } from "./moleculer.config.ts";
+//
+// The embedded platform's database starts opening first (openEmbeddedEarly), before Moleculer and the services are
+// imported: PGlite's start and the imports then share the time instead of following each other.
+import type { ServiceBroker } from "moleculer";
 import { readEnvironment, type Environment } from "./lib/env.ts";
-import { loadServices } from "./services/index.ts";
 import { handBackPendingCalls, NodeLifecycle, processStopping } from "./lib/lifecycle.ts";
-import { checkEmbeddedLayout } from "./stores/database.ts";
+import { checkEmbeddedLayout, openEmbeddedEarly } from "./stores/database.ts";
 
 /** How long a stop may take before the node exits anyway, naming what still holds it. */
 const STOP_DEADLINE_MS = 4500;
@@ -27,6 +28,8 @@ try {
   console.error(`Taskpool cannot start: ${(err as Error).message}`);
   process.exit(1);
 }
+/** The embedded platform's hold on its database, given up once every service stopped. */
+const releaseEmbedded = !env.databaseUrl && !env.services ? openEmbeddedEarly(env.dataDir) : null;
 
 const lifecycle = new NodeLifecycle();
 let broker: ServiceBroker | null = null;
@@ -56,6 +59,7 @@ async function stop(signal: string): Promise<void> {
   await lifecycle.settled();
   try {
     await broker?.stop();
+    await releaseEmbedded?.();
   } catch (err) {
     console.error(`Stop failed: ${(err as Error).message}`);
   }
@@ -92,6 +96,7 @@ if (signals) {
   process.on("SIGTERM", () => onSignal("SIGTERM"));
 }
 
+const [{ ServiceBroker }, { brokerConfig }, { loadServices }] = await Promise.all([import("moleculer"), import("./moleculer.config.ts"), import("./services/index.ts")]);
 broker = new ServiceBroker(brokerConfig(env));
 let services: string[] = [];
 try {
