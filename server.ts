@@ -96,8 +96,8 @@ if (signals) {
   process.on("SIGTERM", () => onSignal("SIGTERM"));
 }
 
-const [{ ServiceBroker }, { brokerConfig }, { loadServices }] = await Promise.all([import("moleculer"), import("./moleculer.config.ts"), import("./services/index.ts")]);
-broker = new ServiceBroker(brokerConfig(env));
+const [moleculer, { brokerConfig }, { loadServices }] = await Promise.all([import("moleculer"), import("./moleculer.config.ts"), import("./services/index.ts")]);
+broker = new moleculer.ServiceBroker(brokerConfig(env));
 let services: string[] = [];
 try {
   services = await loadServices(broker, env.services, lifecycle);

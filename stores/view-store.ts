@@ -2,8 +2,18 @@
 // and evaluates the very same MongoDB filter and sort documents with mingo. The view service talks only to this
 // interface, so both answer every query alike; only scale differs.
 import type { Collection, Db, MongoClient } from "mongodb";
-import { Query } from "mingo";
+import type { Query as MingoQuery } from "mingo";
+import { createRequire } from "node:module";
 import type { SortSpec } from "../domain/view/filters.ts";
+
+// mingo (about 300 modules) is loaded by the first in-memory collection that runs a query, not by every process
+// that imports this file: the embedded platform's view lives in PostgreSQL and never needs it.
+const require = createRequire(import.meta.url);
+let mingoQuery: typeof MingoQuery | null = null;
+function query(filter: Filter): MingoQuery {
+  mingoQuery ??= (require("mingo") as typeof import("mingo")).Query;
+  return new mingoQuery(filter);
+}
 
 export type Doc = { _id: string } & Record<string, any>;
 export type Filter = Record<string, unknown>;
@@ -226,7 +236,7 @@ class MemoryViewCollection<D extends Doc> implements ViewCollection<D> {
   private matching(filter: Filter): D[] {
     const candidates = this.candidates(filter);
     if (Object.keys(filter).length === 0) return candidates;
-    return new Query(filter).find<D>(candidates).all();
+    return query(filter).find<D>(candidates).all();
   }
 
   private present(found: D[], options: FindOptions): D[] {
@@ -241,7 +251,7 @@ class MemoryViewCollection<D extends Doc> implements ViewCollection<D> {
   async page(filter: Filter, options: FindOptions): Promise<{ docs: D[]; total: number }> {
     // One pass of the filter for both the page and the total.
     const matching = this.matching(filter);
-    let cursor = new Query({}).find<D>(matching);
+    let cursor = query({}).find<D>(matching);
     const sort = sortObject(options.sort);
     if (sort) cursor = cursor.sort(sort);
     if (options.skip) cursor = cursor.skip(options.skip);
@@ -250,7 +260,7 @@ class MemoryViewCollection<D extends Doc> implements ViewCollection<D> {
   }
 
   async find(filter: Filter, options: FindOptions = {}): Promise<D[]> {
-    let cursor = new Query(filter).find<D>(this.candidates(filter));
+    let cursor = query(filter).find<D>(this.candidates(filter));
     const sort = sortObject(options.sort);
     if (sort) cursor = cursor.sort(sort);
     if (options.skip) cursor = cursor.skip(options.skip);
