@@ -8,6 +8,7 @@
 // The embedded platform's database starts opening first (openEmbeddedEarly), before Moleculer and the services are
 // imported: PGlite's start and the imports then share the time instead of following each other.
 import type { ServiceBroker } from "moleculer";
+import { flushCompileCache } from "node:module";
 import { readEnvironment, type Environment } from "./lib/env.ts";
 import { handBackPendingCalls, NodeLifecycle, processStopping } from "./lib/lifecycle.ts";
 import { checkEmbeddedLayout, openEmbeddedEarly } from "./stores/database.ts";
@@ -118,6 +119,8 @@ if (!lifecycle.stopping) {
     }
   }
   if (!lifecycle.stopping) {
+    // What this start compiled is on disk now (lib/compile-cache.mjs), even if the node is killed later.
+    flushCompileCache();
     broker.logger.info(
       `Taskpool node ${broker.nodeID} started (${env.services ? "services: " + services.join(", ") : "embedded platform"}; ` +
         `transporter: ${env.transporter ?? "none"}; event store: ${env.databaseUrl ? "PostgreSQL" : "PGlite in " + env.dataDir}; ` +
