@@ -366,7 +366,18 @@ export class PostgresViewStore implements ViewStore {
 
   async ensureTable(table: string): Promise<void> {
     if (this.tables.has(table)) return;
-    for (const statement of tableDdl(table)) await this.db().raw(statement);
+    // Only what is missing: "CREATE … IF NOT EXISTS" of an existing index still locks and looks up the table, and
+    // on the embedded database the view's dozen of them were a noticeable part of every restart.
+    const statements = tableDdl(table).map((sql) => ({ sql, relation: /IF NOT EXISTS "([^"]+)"/.exec(sql)![1]! }));
+    const existing = new Set(
+      (
+        await this.rows<{ relname: string }>(
+          `SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relname = ANY(?::text[])`,
+          [this.database.schema, statements.map((statement) => statement.relation)],
+        )
+      ).map((row) => row.relname),
+    );
+    for (const statement of statements) if (!existing.has(statement.relation)) await this.db().raw(statement.sql);
     this.tables.add(table);
   }
 
