@@ -5,6 +5,6 @@
 // node_modules/.cache/taskpool, is checked against each file's content, and is only an optimisation: when it cannot
 // be written, Node runs without it. NODE_COMPILE_CACHE, when set, takes precedence.
 import { enableCompileCache } from "node:module";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, URL } from "node:url";
 
 enableCompileCache(fileURLToPath(new URL("../node_modules/.cache/taskpool/compile-cache", import.meta.url)));
