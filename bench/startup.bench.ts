@@ -29,6 +29,9 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { ServiceBroker, type BrokerOptions } from "moleculer";
+// Registers the aggregate commands' Shard strategy (task.create names it): a client broker without it does not know
+// the platform's command actions ("Service 'task.create' is not found").
+import "../lib/strategies.ts";
 import { Cleanup, createTaskParams, envNumber, environmentLines, formatMs, formatTable, natsUrl, percentile, runId } from "./lib.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
