@@ -87,7 +87,7 @@ function onSignal(signal: string): void {
   void stop(signal);
 }
 // lib/early-signals.mjs holds the handlers from the first moment (and any signal that came while loading);
-// without it (plain `node --import tsx server.ts`), the handlers are installed here.
+// without it (plain `node server.ts`), the handlers are installed here.
 const signals = (globalThis as { taskpoolSignals?: { pending: string | null; dispatch: ((signal: string) => void) | null } }).taskpoolSignals;
 if (signals) {
   signals.dispatch = onSignal;
