@@ -9,5 +9,6 @@ COPY . .
 RUN mkdir -p node_modules/.cache/taskpool/compile-cache && chown node node_modules/.cache/taskpool/compile-cache
 USER node
 EXPOSE 8081 8080
-# What `npm start` runs: plain Node (it strips the TypeScript types itself), no loader.
-CMD ["node", "--import", "./lib/early-signals.mjs", "--import", "./lib/compile-cache.mjs", "server.ts"]
+# What `npm start` runs: plain Node (it strips the TypeScript types itself), no loader; young generation capped
+# (README, "Run it": memory).
+CMD ["node", "--max-semi-space-size=8", "--import", "./lib/early-signals.mjs", "--import", "./lib/compile-cache.mjs", "server.ts"]
