@@ -19,6 +19,6 @@ export default tseslint.config(
   },
   {
     files: ["public/**/*.js"],
-    languageOptions: { globals: { window: "readonly", document: "readonly", fetch: "readonly", EventSource: "readonly", console: "readonly", localStorage: "readonly", URLSearchParams: "readonly", setTimeout: "readonly", setInterval: "readonly", clearInterval: "readonly", clearTimeout: "readonly", Node: "readonly", CSS: "readonly", MessageEvent: "readonly", MutationObserver: "readonly" } },
+    languageOptions: { globals: { window: "readonly", document: "readonly", fetch: "readonly", EventSource: "readonly", console: "readonly", localStorage: "readonly", sessionStorage: "readonly", history: "readonly", URL: "readonly", URLSearchParams: "readonly", setTimeout: "readonly", setInterval: "readonly", clearInterval: "readonly", clearTimeout: "readonly", Node: "readonly", CSS: "readonly", MessageEvent: "readonly", MutationObserver: "readonly" } },
   },
 );

@@ -80,7 +80,7 @@ export function brokerConfig(env: Environment = readEnvironment()): BrokerOption
       enabled: true,
       // The separate metrics port shows host details without authentication: it listens on loopback unless
       // METRICS_HOST says otherwise (issue 13: operator endpoints need an operator).
-      reporter: [new TaskpoolPrometheusReporter({ port: env.metricsPort, host: process.env.METRICS_HOST?.trim() || "127.0.0.1", path: "/metrics" }) as never],
+      reporter: [new TaskpoolPrometheusReporter({ port: env.metricsPort, host: env.metricsHost, path: "/metrics" }) as never],
     },
     tracing: env.tracingExporter
       ? { enabled: true, exporter: { type: env.tracingExporter as never }, sampling: { rate: 1.0 } }

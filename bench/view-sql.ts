@@ -8,7 +8,8 @@
 //   2. projection: a `view` service (store postgres, a fresh view schema) starts on the full log; time until it
 //      has applied the last event (events/s); then `view.replay` into generation 2 (events/s, as it reports and
 //      by the wall clock); next to a raw multi-row INSERT (1000 rows per statement, one connection, autocommit) of
-//      the very rows the projection wrote into tables of the same shape (CREATE TABLE … LIKE … INCLUDING ALL: the
+//      the very rows the projection wrote (documents, and their pairs in the principal table) into tables of the
+//      same shape (CREATE TABLE … LIKE … INCLUDING ALL: the
 //      same primary key, GIN and sort indexes);
 //   3. queries: `view.tasksWithDataEntriesForUser` (page 0 of 50; default sort, and FILTERS + SORT) for random
 //      users, sequential, next to the same SQL statements sent straight through `pg` on one connection — the
@@ -34,7 +35,7 @@ import { performance } from "node:perf_hooks";
 import type { ServiceBroker } from "moleculer";
 import pg from "pg";
 import ViewService from "../services/view.service.ts";
-import { orderByOf, whereOf, type PostgresViewStore, type Sql } from "../stores/postgres-view-store.ts";
+import { countQuery, orderByOf, whereOf, type PostgresViewStore, type Sql } from "../stores/postgres-view-store.ts";
 import { and, parseFilters, parseSort } from "../domain/view/filters.ts";
 import { dataEntryVisibleTo, live, taskVisibleTo } from "../domain/view/authorization.ts";
 import type { User } from "../domain/types.ts";
@@ -104,10 +105,11 @@ function statements(user: User, variant: Variant, tasks: string): { page: Sql; c
   const parsed = parseFilters(variant.filters, "taskWithDataEntries");
   if (parsed.dataWhere.length > 0) throw new Error("data.* filters are not part of this benchmark");
   const sort = parseSort(variant.sort, "task", "-createTime");
-  const where = whereOf(and([live, taskVisibleTo(user), ...parsed.where]));
+  const filter = and([live, taskVisibleTo(user), ...parsed.where]);
+  const where = whereOf(filter);
   return {
     page: { sql: `SELECT doc FROM "${tasks}" WHERE ${where.sql}${orderByOf(sort)} LIMIT ?`, bindings: [...where.bindings, PAGE_SIZE] },
-    count: { sql: `SELECT count(*) AS n FROM "${tasks}" WHERE ${where.sql}`, bindings: where.bindings },
+    count: countQuery(tasks, filter),
   };
 }
 
@@ -202,10 +204,15 @@ async function seed(url: string, schema: string, id: string, tasks: number, pop:
   return { events, seconds };
 }
 
-/** Multi-row INSERTs of the rows of `from` into a new table of the same shape; the reads are not timed. */
+/**
+ * Multi-row INSERTs of the rows of `from` into a new table of the same shape, and of their (principal, id) pairs
+ * into a copy of its principal table — the same data the view stores; the reads are not timed.
+ */
 async function rawInsert(client: pg.Client, from: string, into: string, limit = Infinity): Promise<{ rows: number; seconds: number }> {
   await client.query(`DROP TABLE IF EXISTS "${into}"`);
+  await client.query(`DROP TABLE IF EXISTS "${into}_by_principal"`);
   await client.query(`CREATE TABLE "${into}" (LIKE "${from}" INCLUDING ALL)`);
+  await client.query(`CREATE TABLE "${into}_by_principal" (LIKE "${from}_by_principal" INCLUDING ALL)`);
   let after = "";
   let rows = 0;
   let insertMs = 0;
@@ -222,11 +229,16 @@ async function rawInsert(client: pg.Client, from: string, into: string, limit = 
     }
     const t0 = performance.now();
     await client.query({ text: `INSERT INTO "${into}" (id, doc, deleted, principals) VALUES ${tuples.join(", ")}`, values });
+    const pairs = (page.rows as { id: string; deleted: boolean; principals: string[] }[]).flatMap((row) => (row.deleted ? [] : [...new Set(row.principals)].map((principal) => [principal, row.id])));
+    if (pairs.length > 0) {
+      await client.query({ text: `INSERT INTO "${into}_by_principal" (principal, id) VALUES ${pairs.map((_, i) => `($${2 * i + 1}, $${2 * i + 2})`).join(", ")}`, values: pairs.flat() });
+    }
     insertMs += performance.now() - t0;
     rows += page.rows.length;
     after = (page.rows[page.rows.length - 1] as { id: string }).id;
   }
   await client.query(`DROP TABLE "${into}"`);
+  await client.query(`DROP TABLE "${into}_by_principal"`);
   return { rows, seconds: insertMs / 1000 };
 }
 

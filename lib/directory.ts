@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 
 const defaultFile = resolve(dirname(fileURLToPath(import.meta.url)), "..", "config", "users.json");
 import type { User } from "../domain/types.ts";
+import { readEnvironment } from "./env.ts";
 
 export interface DirectoryUser extends User {
   id: string;
@@ -27,7 +28,8 @@ export class Directory {
     }
   }
 
-  static load(file = process.env.USERS_FILE ?? defaultFile): Directory {
+  /** `file`, else USERS_FILE (lib/env.ts), else config/users.json. */
+  static load(file: string = readEnvironment().usersFile ?? defaultFile): Directory {
     const raw = JSON.parse(readFileSync(resolve(file), "utf8")) as unknown;
     if (!Array.isArray(raw)) throw new Error(`${file}: expected a JSON array of users`);
     const users = raw.map((entry, i) => {

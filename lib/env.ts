@@ -22,7 +22,31 @@ export interface Environment {
   port: number;
   appPort: number;
   metricsPort: number;
+  /** METRICS_HOST: the address METRICS_PORT listens on (default loopback). */
+  metricsHost: string;
   tracingExporter: string | null;
+  /** HOST: the address the REST API listens on. */
+  host: string;
+  /** USERS_FILE: the user directory (null: config/users.json). */
+  usersFile: string | null;
+  /** FORM_URLS (JSON) and PUBLIC_URL: the form and start links of the task list (lib/tasklist-dto.ts). */
+  formUrls: string | null;
+  publicUrl: string;
+  /** DATA_ENTRY_DELETION_STRATEGY: whether a deleted data entry may still change ("lax") or not ("strict"). */
+  dataEntryDeletionStrategy: "lax" | "strict";
+  /** EVENT_MAX_BYTES: the largest event the event store accepts (it travels in one transporter message). */
+  eventMaxBytes: number;
+  api: {
+    /** API_WAIT_TIMEOUT: how long `?wait=true` waits for the view. */
+    waitTimeoutMs: number;
+    /** READY_MAX_LAG: events the view may be behind while /api/ready says READY. */
+    readyMaxLag: number;
+    /** SSE_RETENTION_MS / SSE_RETENTION_EVENTS: what an event stream can resume from (Last-Event-ID). */
+    sseRetentionMs: number;
+    sseRetentionEvents: number;
+    /** DASHBOARD_INTERVAL_MS: how often the dashboard's snapshot is sent. */
+    dashboardIntervalMs: number;
+  };
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
@@ -50,6 +74,16 @@ function viewStore(raw: string | undefined): Environment["viewStore"] {
   return value as Environment["viewStore"];
 }
 
+function oneOf<T extends string>(name: string, raw: string | undefined, allowed: readonly T[], fallback: T): T {
+  const value = optional(raw)?.toLowerCase() ?? fallback;
+  if (!(allowed as readonly string[]).includes(value)) throw new Error(`Environment variable ${name} must be one of ${allowed.join(", ")}, got "${raw}"`);
+  return value as T;
+}
+
+/**
+ * The node's configuration from `env` (default: the process's), every variable checked: a wrong value throws an
+ * error naming it, which server.ts reports as a start error. Called at start-up and by services as they are created.
+ */
 export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environment {
   const logLevel = (optional(env.LOG_LEVEL) ?? "info").toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
@@ -77,6 +111,20 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     port: integer("PORT", env.PORT, 8081),
     appPort: integer("APP_PORT", env.APP_PORT, 8080),
     metricsPort: integer("METRICS_PORT", env.METRICS_PORT, 0),
+    metricsHost: optional(env.METRICS_HOST) ?? "127.0.0.1",
     tracingExporter: optional(env.TRACING_EXPORTER),
+    host: optional(env.HOST) ?? "0.0.0.0",
+    usersFile: optional(env.USERS_FILE),
+    formUrls: optional(env.FORM_URLS),
+    publicUrl: optional(env.PUBLIC_URL) ?? `http://localhost:${integer("PORT", env.PORT, 8081)}`,
+    dataEntryDeletionStrategy: oneOf("DATA_ENTRY_DELETION_STRATEGY", env.DATA_ENTRY_DELETION_STRATEGY, ["lax", "strict"] as const, "lax"),
+    eventMaxBytes: integer("EVENT_MAX_BYTES", env.EVENT_MAX_BYTES, 900 * 1024) || 900 * 1024,
+    api: {
+      waitTimeoutMs: integer("API_WAIT_TIMEOUT", env.API_WAIT_TIMEOUT, 5000),
+      readyMaxLag: integer("READY_MAX_LAG", env.READY_MAX_LAG, 1000),
+      sseRetentionMs: integer("SSE_RETENTION_MS", env.SSE_RETENTION_MS, 10 * 60_000),
+      sseRetentionEvents: integer("SSE_RETENTION_EVENTS", env.SSE_RETENTION_EVENTS, 10_000),
+      dashboardIntervalMs: integer("DASHBOARD_INTERVAL_MS", env.DASHBOARD_INTERVAL_MS, 2000) || 2000,
+    },
   };
 }

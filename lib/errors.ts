@@ -19,6 +19,9 @@ export interface FieldProblem {
   field: string;
   message: string;
   type?: string;
+  /** For a list (filters, sort): the position of the refused item. */
+  index?: number;
+  /** The rejected value, for callers inside the cluster; gateways never pass it on (errorResponse). */
   actual?: unknown;
 }
 

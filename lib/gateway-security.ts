@@ -252,21 +252,16 @@ export interface ErrorBody {
   data?: unknown;
 }
 
-/** Longest rejected value an error names (the task list marks a refused filter chip by it). */
-const MAX_ACTUAL = 120;
-
 /**
- * Field problems without the rejected value (`actual`), except a short single-line string — a refused filter or
- * sort the task list marks by it. Objects, long strings and anything with control characters are never echoed.
+ * Field problems without the rejected value (`actual`): an error names the field (and, for a list such as
+ * `filters`, the index of the refused item), never echoes what was sent.
  */
 function withoutInput(data: unknown): unknown {
   if (!Array.isArray(data)) return data;
   return data.map((item) => {
     if (typeof item !== "object" || item === null) return item;
-    const { nodeID: _n, action: _a, actual, ...rest } = item as Record<string, unknown>;
-    // eslint-disable-next-line no-control-regex -- control characters are what is refused here
-    const echoable = typeof actual === "string" && actual.length <= MAX_ACTUAL && !/[\u0000-\u001f\u007f]/.test(actual) && actual.isWellFormed();
-    return echoable ? { ...rest, actual } : rest;
+    const { nodeID: _n, action: _a, actual: _v, ...rest } = item as Record<string, unknown>;
+    return rest;
   });
 }
 
@@ -396,6 +391,26 @@ export function sendError(
 
 function httpError(status: number, type: string, message: string): Error & { code: number; type: string } {
   return Object.assign(new Error(message), { code: status, type });
+}
+
+/** One of moleculer-web's compiled aliases, as far as answering a request no alias took needs it. */
+export interface RouteAlias {
+  method: string;
+  match(url: string): unknown;
+}
+
+/**
+ * The answer to a request no route took (moleculer-web's `send404`): 405 with `Allow` when the path exists for
+ * other methods (a POST to a path that only reads), 404 when no route has the path at all.
+ */
+export function sendUnrouted(aliases: readonly RouteAlias[], req: IncomingMessage & { originalUrl?: string }, res: ServerResponse): void {
+  const path = (req.originalUrl ?? req.url ?? "/").split("?")[0]!;
+  const methods = [...new Set(aliases.filter((alias) => alias.method !== "*" && alias.match(path)).map((alias) => alias.method))];
+  if (methods.length > 0) {
+    sendError(res, httpError(405, "METHOD_NOT_ALLOWED", "Method not allowed"), { Allow: [...methods, "OPTIONS"].join(", ") });
+    return;
+  }
+  sendError(res, httpError(404, ErrorTypes.NOT_FOUND, "Not found"));
 }
 
 export interface GateOptions {

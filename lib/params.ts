@@ -23,12 +23,6 @@ export function isoDate(options: { optional?: boolean } = {}) {
   };
 }
 
-/** Normalizes a date that fastest-validator could not rewrite in place (inside arrays). */
-export function normalizeDate(value: string | null | undefined): string | null {
-  if (value === null || value === undefined) return null;
-  return new Date(value).toISOString();
-}
-
 export const id = { type: "string", min: 1, max: 300, trim: true };
 export const optionalText = { type: "string", max: 10_000, optional: true, nullable: true };
 export const name = { type: "string", min: 1, max: 300 };

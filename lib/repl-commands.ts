@@ -10,6 +10,7 @@
 // the console, as moleculer-repl's own commands do. Tables are plain aligned text.
 import type { ServiceBroker } from "moleculer";
 import { Directory } from "./directory.ts";
+import { sleep } from "./sleep.ts";
 
 export interface ReplHelpers {
   /** Where the command writes its lines; console.log when absent. */
@@ -143,7 +144,7 @@ const replayCommand: ReplCommand = {
         print(`Failed: the replay into generation ${state.generation} stopped: ${state.error}`);
         return;
       }
-      await new Promise((resolve) => setTimeout(resolve, interval));
+      await sleep(interval);
     }
   },
 };

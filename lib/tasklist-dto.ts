@@ -29,7 +29,8 @@ export class FormUrls {
     this.platformUrl = platformUrl;
   }
 
-  static fromEnvironment(raw = process.env.FORM_URLS, appPort = process.env.APP_PORT ?? "8080", platformUrl = process.env.PUBLIC_URL ?? `http://localhost:${process.env.PORT ?? "8081"}`): FormUrls {
+  /** From FORM_URLS, APP_PORT and PUBLIC_URL as lib/env.ts reads them. */
+  static fromEnvironment(raw: string | undefined, appPort: string, platformUrl: string): FormUrls {
     const defaults: Record<string, Template> = {
       // The forms take the user from ?userId= (apps/approval/forms/forms.js), as Polyflow's example forms do.
       "example-process-approval": {

@@ -29,7 +29,3 @@ export function compareTokens(a: string, b: string): number {
 }
 
 export const TOKEN_PATTERN = /^\d{1,20}:\d{1,20}$/;
-
-export function isToken(value: string): boolean {
-  return TOKEN_PATTERN.test(value);
-}

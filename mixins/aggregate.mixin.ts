@@ -13,6 +13,7 @@ import { DomainError, type Decider, type DomainEvent } from "../domain/decider.t
 import { conflict, notFound } from "../lib/errors.ts";
 import type { RecordedEvent } from "../stores/event-store.ts";
 import { AGGREGATE_SHARD } from "../lib/strategies.ts";
+import { KeyedSerialQueue } from "../lib/serial.ts";
 
 export interface CommandResult {
   aggregateId: string;
@@ -115,14 +116,7 @@ export function AggregateMixin<C extends { type: string }, S, E extends DomainEv
     methods: {
       /** Runs `work` after every earlier command for the same aggregate on this node has finished. */
       runSerialized(this: any, aggregateId: string, work: () => Promise<CommandResult>): Promise<CommandResult> {
-        const previous: Promise<unknown> = this.aggregateQueues.get(aggregateId) ?? Promise.resolve();
-        const next = previous.then(work, work);
-        const tail = next.catch(() => undefined);
-        this.aggregateQueues.set(aggregateId, tail);
-        void tail.then(() => {
-          if (this.aggregateQueues.get(aggregateId) === tail) this.aggregateQueues.delete(aggregateId);
-        });
-        return next;
+        return this.aggregateQueue.run(aggregateId, work);
       },
 
       async loadAggregate(this: any, aggregateId: string, ctx: Context): Promise<Loaded<S>> {
@@ -218,7 +212,7 @@ export function AggregateMixin<C extends { type: string }, S, E extends DomainEv
 
     created(this: any) {
       this.aggregateCache = new StateCache<S>(options.cacheSize ?? 10_000);
-      this.aggregateQueues = new Map<string, Promise<unknown>>();
+      this.aggregateQueue = new KeyedSerialQueue();
     },
   };
 }

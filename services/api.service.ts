@@ -18,12 +18,14 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import serveStatic from "serve-static";
 import { readEnvironment } from "../lib/env.ts";
 import { forbidden, notFound } from "../lib/errors.ts";
+import { waitingFor } from "../lib/dependency-wait.ts";
 import {
   Authenticator,
   callerOf,
   checkInput,
   errorResponse,
   sendError,
+  sendUnrouted,
   Gate,
   gatewaySecurityFromEnv,
   sendHtml,
@@ -101,7 +103,7 @@ const ApiService: ServiceSchema<any> = {
 
   settings: {
     port: env.port,
-    ip: process.env.HOST ?? "0.0.0.0",
+    ip: env.host,
     logRequest: "debug",
     logResponse: "debug",
     log4XXResponses: false,
@@ -206,7 +208,8 @@ const ApiService: ServiceSchema<any> = {
 
     ready: {
       async handler(this: any, ctx: ApiContext) {
-        const reasons: string[] = [];
+        // What this node's own starts still wait for (a database, MongoDB) comes first: it explains what follows.
+        const reasons: string[] = waitingFor();
         let head: { globalPosition: number; token: string } | null = null;
         try {
           // No retries: a probe asked while the node is still starting answers 503 at once, not after the retry
@@ -449,6 +452,11 @@ const ApiService: ServiceSchema<any> = {
       if (meta.operator) return;
       if (!meta.user) throw this.auth.missingCredentials();
       throw forbidden(`Only members of the operator group may use this`);
+    },
+
+    /** No route took the request: 405 if the path exists for another method, else 404. */
+    send404(this: any, req: IncomingMessage, res: ServerResponse) {
+      sendUnrouted(this.aliases, req, res);
     },
 
     /** moleculer-web's last-resort error handler: the same typed answer, and no stack in the log (issue 13). */
@@ -736,8 +744,9 @@ const ApiService: ServiceSchema<any> = {
   },
 
   created(this: any) {
+    const configured = readEnvironment();
     this.directory = Directory.load();
-    this.formUrls = FormUrls.fromEnvironment();
+    this.formUrls = FormUrls.fromEnvironment(configured.formUrls ?? undefined, String(configured.appPort), configured.publicUrl);
     this.sseStreams = new Set();
     this.openResponses = new Set();
     this.sseHistory = [];
@@ -747,11 +756,7 @@ const ApiService: ServiceSchema<any> = {
     this.auth = new Authenticator(security, this.directory);
     this.gate = new Gate(this.auth, { streamPaths: STREAM_PATHS });
     this.streamLimiter = new StreamLimiter(security);
-    this.settings.waitTimeoutMs = Number(process.env.API_WAIT_TIMEOUT ?? 5000);
-    this.settings.readyMaxLag = Number(process.env.READY_MAX_LAG ?? 1000);
-    this.settings.sseRetentionMs = Number(process.env.SSE_RETENTION_MS ?? 10 * 60_000);
-    this.settings.sseRetentionEvents = Number(process.env.SSE_RETENTION_EVENTS ?? 10_000);
-    this.settings.dashboardIntervalMs = Number(process.env.DASHBOARD_INTERVAL_MS ?? 2000);
+    Object.assign(this.settings, readEnvironment().api);
   },
 
 

@@ -25,7 +25,7 @@ import { readEnvironment } from "../lib/env.ts";
 import { Directory, type DirectoryUser } from "../lib/directory.ts";
 import { conflict, forbidden, notFound, unavailable, validationError } from "../lib/errors.ts";
 import { openApiDocument, type OpenApiRoute } from "../lib/openapi.ts";
-import { Authenticator, callerOf, checkInput, errorResponse, Gate, sendError, gatewaySecurityFromEnv, sendHtml, type GatedRequest } from "../lib/gateway-security.ts";
+import { Authenticator, callerOf, checkInput, errorResponse, Gate, sendError, sendUnrouted, gatewaySecurityFromEnv, sendHtml, type GatedRequest } from "../lib/gateway-security.ts";
 import { createEngineConnector, engineConnectorSettingsFromEnv, type EngineConnectorOptions } from "./engine-connector.service.ts";
 import { isEngineError, type EngineTask, type EngineTaskWithDetails } from "../stores/engine/engine-adapter.ts";
 import { registerEngine, unregisterEngine, type ProcessEngine } from "../stores/engine/process-engine.ts";
@@ -435,6 +435,11 @@ export function createApprovalService(options: ApprovalServiceOptions = {}): Ser
       /** The caller the gate identified: the platform's modes (JWT, and the header where enabled). */
       authenticate(this: any, _ctx: Context, _route: unknown, req: GatedRequest): User & { id?: string } {
         return callerOf(req, this.auth, true)!.user;
+      },
+
+      /** No route took the request: 405 if the path exists for another method, else 404. */
+      send404(this: any, req: IncomingMessage, res: ServerResponse) {
+        sendUnrouted(this.aliases, req, res);
       },
 
       /** moleculer-web's last-resort error handler: the same typed answer, and no stack in the log (issue 13). */

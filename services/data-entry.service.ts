@@ -4,6 +4,7 @@ import type { ServiceSchema } from "moleculer";
 import { AggregateMixin, type CommandDefinition } from "../mixins/aggregate.mixin.ts";
 import { dataEntryDecider, dataEntryId, dataEntryStreamId, type DeletionStrategy } from "../domain/data-entry.ts";
 import { commandOf, correlations, isoDate, name, names, optionalJsonObject, optionalText } from "../lib/params.ts";
+import { readEnvironment } from "../lib/env.ts";
 
 const processingState = {
   type: "object",
@@ -36,10 +37,7 @@ function onEntry(definition: Omit<CommandDefinition, "shardKey" | "aggregateId">
   };
 }
 
-const deletionStrategy = (process.env.DATA_ENTRY_DELETION_STRATEGY ?? "lax") as DeletionStrategy;
-if (deletionStrategy !== "lax" && deletionStrategy !== "strict") {
-  throw new Error(`DATA_ENTRY_DELETION_STRATEGY must be "lax" or "strict", got "${deletionStrategy}"`);
-}
+const deletionStrategy: DeletionStrategy = readEnvironment().dataEntryDeletionStrategy;
 
 const DataEntryService: ServiceSchema = {
   name: "dataEntry",

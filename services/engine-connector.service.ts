@@ -1166,6 +1166,9 @@ export class EngineConnector {
       );
     const transition = async (): Promise<unknown> => {
       switch (target) {
+        // Suspend and resume carry no commandId on purpose: an instance may be suspended and resumed many times, so
+        // no id names one occurrence; the decider makes them idempotent by state instead (a retried suspend of a
+        // suspended instance adds nothing), which is what a retry after a timeout needs.
         case "RUNNING":
           return shadow?.state === "SUSPENDED" ? this.send("processInstance.resume", base) : undefined;
         case "SUSPENDED":

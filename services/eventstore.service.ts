@@ -12,6 +12,7 @@ import { eventStoreMigrations, eventStoreMigrationsTable } from "../migrations/e
 import { embeddedDatabaseDirectory, openDatabase, type Database } from "../stores/database.ts";
 import { EventStore, type AppendOutcome, type AppendRequest, type ProcessorRow } from "../stores/event-store.ts";
 import { domainUpcasters } from "../domain/upcasters.ts";
+import { sleep } from "../lib/sleep.ts";
 
 export interface EventStoreSettings extends ServiceSettingSchema {
   /** postgres://… ; default DATABASE_URL; null = PGlite. */
@@ -351,7 +352,7 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
           return await this.store.append(requests);
         } catch (err) {
           if (attempt >= 4 || !isTransient(err)) throw err;
-          await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** attempt));
+          await sleep(20 * 2 ** attempt);
         }
       }
     },
@@ -375,7 +376,7 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
     s.pgliteDir = s.pgliteDir ?? embeddedDatabaseDirectory(env.dataDir);
     s.schema = s.schema ?? "eventstore";
     // Every event travels in one transporter message (the append, and a readAll reply): NATS carries 1 MiB at most.
-    s.maxEventBytes = s.maxEventBytes ?? Number(process.env.EVENT_MAX_BYTES ?? 900 * 1024);
+    s.maxEventBytes = s.maxEventBytes ?? env.eventMaxBytes;
     s.maxReadBytes = s.maxReadBytes ?? 256 * 1024;
     s.upcasters = s.upcasters ?? domainUpcasters;
     this.maxEventBytes = s.maxEventBytes;

@@ -44,6 +44,7 @@ import {
   type TaskDocument,
   type ViewEvent,
 } from "../domain/view/documents.ts";
+import { untilReachable } from "../lib/dependency-wait.ts";
 import { and, FilterError, parseFilters, parseSort, type FilterTarget, type MongoFilter } from "../domain/view/filters.ts";
 import {
   assignedState,
@@ -143,7 +144,7 @@ interface PagingParams {
 
 function queryError(err: unknown): never {
   if (err instanceof FilterError) {
-    throw validationError(err.message, [{ field: err.field.startsWith("+") || err.field.startsWith("-") ? "sort" : "filters", message: err.message, actual: err.field }]);
+    throw validationError(err.message, [{ field: err.list, index: err.index, message: err.message }]);
   }
   throw err;
 }
@@ -285,7 +286,7 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
         try {
           path = parseSort([`payload.${ctx.params.attributeName}`], "task", "")[0]![0];
         } catch (err) {
-          throw validationError((err as Error).message, [{ field: "attributeName", message: (err as Error).message, actual: ctx.params.attributeName }]);
+          throw validationError((err as Error).message, [{ field: "attributeName", message: (err as Error).message }]);
         }
         const values = await (await this.view("tasks")).distinct(path, and([live, ...this.visibleTaskConditions(ctx.params)]));
         const elements = values.filter((v: unknown) => v === null || typeof v !== "object").sort(compareValues);
@@ -809,7 +810,7 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
 
   async started() {
     const s = this.settings;
-    this.store = await openViewStore(s);
+    this.store = await openViewStore(s, (message) => this.logger.warn(message));
     this.markStoreReady();
     const where = { mongo: "MongoDB", memory: "in memory (rebuilt from the event store at start)", postgres: s.databaseUrl ? `PostgreSQL, schema ${s.schema}` : `the embedded database, schema ${s.schema}` };
     this.logger.info(`View store: ${where[this.store.kind as ViewStoreKind]}`);
@@ -822,9 +823,10 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
   },
 };
 
-async function openViewStore(s: ViewSettings): Promise<ViewStore> {
+async function openViewStore(s: ViewSettings, log: (message: string) => void): Promise<ViewStore> {
   try {
-    if (s.store === "mongo") return await MongoViewStore.connect(s.mongoUrl!, s.database);
+    // A MongoDB that is not up yet is waited for, like a server PostgreSQL (stores/database.ts).
+    if (s.store === "mongo") return await untilReachable("MongoDB (view store)", () => MongoViewStore.connect(s.mongoUrl!, s.database), log);
     if (s.store === "memory") return new MemoryViewStore();
     return await PostgresViewStore.open({ url: s.databaseUrl ?? null, pgliteDir: s.databaseUrl || s.pgliteDir === "memory" ? null : s.pgliteDir!, schema: s.schema });
   } catch (err) {

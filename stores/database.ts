@@ -13,9 +13,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isDependencyOutage, unavailable } from "../lib/errors.ts";
-import { processStopping } from "../lib/lifecycle.ts";
-import { sleep } from "../lib/sleep.ts";
+import { untilReachable } from "../lib/dependency-wait.ts";
 
 export interface Migration {
   name: string;
@@ -65,36 +63,14 @@ export function schemaName(prefix: string, name: string): string {
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
-/** The first wait between two attempts to reach a database that is not up; doubled up to WAIT_MAX_MS. */
-const WAIT_FIRST_MS = 250;
-const WAIT_MAX_MS = 2000;
-
 /**
- * Opens the owner's database, waiting for a server PostgreSQL that is not up yet (refused, starting up, in
- * recovery, too many connections): a node started before its database keeps trying with backoff, says so in the
- * log, and comes up when the database does, instead of exiting. Only a stop of the process (processStopping)
- * ends the wait; other errors (a wrong password, a bad schema) fail at once — they are configuration errors.
+ * Opens the owner's database. A server PostgreSQL that is not up yet (refused, starting up, in recovery, too many
+ * connections) is waited for (lib/dependency-wait.ts): the node comes up when the database does.
  */
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (!options.url) return openOnce(options);
-  const log = options.log ?? ((message: string) => console.warn(message));
-  let delay = WAIT_FIRST_MS;
-  const since = Date.now();
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const database = await openOnce(options);
-      if (attempt > 1) log(`Database for schema ${options.schema} reached after ${Date.now() - since} ms (${attempt} attempts)`);
-      return database;
-    } catch (err) {
-      if (!isDependencyOutage(err) || processStopping.signal.aborted) throw err;
-      log(`Waiting for the database (schema ${options.schema}): ${(err as Error).message}; retrying in ${delay} ms`);
-      await sleep(delay, processStopping.signal);
-      if (processStopping.signal.aborted) throw unavailable(`Stopped while waiting for the database (schema ${options.schema})`);
-      delay = Math.min(delay * 2, WAIT_MAX_MS);
-    }
-  }
+  return untilReachable(`the database (schema ${options.schema})`, () => openOnce(options), options.log ?? ((message: string) => console.warn(message)));
 }
-
 
 async function openOnce(options: DatabaseOptions): Promise<Database> {
   const { schema } = options;

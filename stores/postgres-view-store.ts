@@ -180,8 +180,20 @@ function indexTerms(spec: SortSpec): string {
   return orderTerms([...spec, ["_id", 1]]).join(", ");
 }
 
+/** The collections whose totals are counted from a principal → id table (the task list's question). */
+const COUNTED_BY_PRINCIPAL = new Set(["tasks", "data_entries"]);
+
+function kindOf(table: string): string {
+  return table.replace(/_g\d+$/, "");
+}
+
+/** The narrow table of a collection's live documents by authorized principal (see `count`). */
+function principalTable(table: string): string | null {
+  return COUNTED_BY_PRINCIPAL.has(kindOf(table)) ? `${table}_by_principal` : null;
+}
+
 function tableDdl(table: string): string[] {
-  const kind = table.replace(/_g\d+$/, "");
+  const kind = kindOf(table);
   const statements = [
     `CREATE TABLE IF NOT EXISTS "${table}" (
        id text COLLATE "C" PRIMARY KEY,
@@ -200,7 +212,38 @@ function tableDdl(table: string): string[] {
   if (kind === "process_variables") {
     statements.push(`CREATE INDEX IF NOT EXISTS "${table}_instance" ON "${table}" ((doc ->> 'processInstanceId'))`);
   }
+  const byPrincipal = principalTable(table);
+  if (byPrincipal) {
+    // One row per (principal, live document): a user's total is an index-only count over their principals'
+    // ranges of the primary key, instead of visiting every visible document (docs/view-postgres.md, "Count").
+    statements.push(`CREATE TABLE IF NOT EXISTS "${byPrincipal}" (principal text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, PRIMARY KEY (principal, id))`);
+  }
   return statements;
+}
+
+/**
+ * The principals a filter asks about when it is exactly "live and visible to these principals" (the default task
+ * list), else null: only that question is answered from the principal table.
+ */
+function principalsOnly(filter: Filter): string[] | null {
+  const keys = Object.keys(filter);
+  if (keys.length !== 2 || filter.deleted !== false) return null;
+  const condition = filter.authorizedPrincipals as { $in?: unknown } | undefined;
+  if (!condition || typeof condition !== "object" || Object.keys(condition).length !== 1) return null;
+  const values = condition.$in;
+  return Array.isArray(values) && values.every((v) => typeof v === "string") ? (values as string[]) : null;
+}
+
+/**
+ * How many documents of `table` match: from the principal table when the filter is the plain "live and visible to"
+ * (an index-only count over the principals' key ranges), else over the documents.
+ */
+export function countQuery(table: string, filter: Filter): Sql {
+  const byPrincipal = principalTable(table);
+  const principals = byPrincipal ? principalsOnly(filter) : null;
+  if (byPrincipal && principals) return { sql: `SELECT count(DISTINCT id) AS n FROM "${byPrincipal}" WHERE principal = ANY(?::text[])`, bindings: [principals] };
+  const where = whereOf(filter);
+  return { sql: `SELECT count(*) AS n FROM "${table}" WHERE ${where.sql}`, bindings: where.bindings };
 }
 
 // ---- the store -------------------------------------------------------------------------------------------------
@@ -234,8 +277,8 @@ class PostgresViewCollection<D extends Doc> implements ViewCollection<D> {
   }
 
   async count(filter: Filter): Promise<number> {
-    const where = whereOf(filter);
-    const [row] = await this.store.rows<{ n: string | number }>(`SELECT count(*) AS n FROM "${this.table}" WHERE ${where.sql}`, where.bindings);
+    const { sql, bindings } = countQuery(this.table, filter);
+    const [row] = await this.store.rows<{ n: string | number }>(sql, bindings);
     return Number(row?.n ?? 0);
   }
 
@@ -254,18 +297,41 @@ class PostgresViewCollection<D extends Doc> implements ViewCollection<D> {
   }
 
   async write(docs: D[]): Promise<void> {
+    const sql = this.writeSql();
     for (let i = 0; i < docs.length; i += WRITE_CHUNK) {
-      const chunk = docs.slice(i, i + WRITE_CHUNK);
-      await this.store.rows(
-        `INSERT INTO "${this.table}" AS t (id, doc, deleted, principals)
-         SELECT d ->> '_id', d, coalesce((d ->> 'deleted')::boolean, false),
-                ARRAY(SELECT jsonb_array_elements_text(coalesce(d -> 'authorizedPrincipals', '[]'::jsonb)))
-           FROM jsonb_array_elements(?::jsonb) AS d
-         ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, deleted = excluded.deleted, principals = excluded.principals`,
-        [JSON.stringify(chunk)],
-      );
+      await this.store.rows(sql, [JSON.stringify(docs.slice(i, i + WRITE_CHUNK))]);
     }
     await this.store.written(this.table, docs.length);
+  }
+
+  /**
+   * One statement per chunk: the multi-row upsert of the documents and, where the collection has a principal
+   * table, only its changes — the (principal, id) pairs a document lost or gained (a deleted document has none).
+   * Every part sees the table as it was before the statement, so `before` is the old state.
+   */
+  private writeSql(): string {
+    const upsert = `INSERT INTO "${this.table}" AS t (id, doc, deleted, principals)
+         SELECT id, doc, deleted, principals FROM incoming
+         ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, deleted = excluded.deleted, principals = excluded.principals`;
+    const incoming = `incoming AS (
+         SELECT (d ->> '_id') COLLATE "C" AS id, d AS doc, coalesce((d ->> 'deleted')::boolean, false) AS deleted,
+                ARRAY(SELECT jsonb_array_elements_text(coalesce(d -> 'authorizedPrincipals', '[]'::jsonb))) AS principals
+           FROM jsonb_array_elements(?::jsonb) AS d)`;
+    const byPrincipal = principalTable(this.table);
+    if (!byPrincipal) return `WITH ${incoming} ${upsert}`;
+    return `WITH ${incoming},
+       before AS (
+         SELECT t.id, unnest(t.principals) AS principal FROM "${this.table}" t JOIN incoming i ON i.id = t.id WHERE NOT t.deleted),
+       after AS (
+         SELECT id, unnest(principals) AS principal FROM incoming WHERE NOT deleted),
+       upserted AS (${upsert} RETURNING 1),
+       removed AS (
+         DELETE FROM "${byPrincipal}" p USING (SELECT id, principal FROM before EXCEPT SELECT id, principal FROM after) r
+          WHERE p.principal = r.principal AND p.id = r.id RETURNING 1),
+       added AS (
+         INSERT INTO "${byPrincipal}" (principal, id) SELECT principal, id FROM (SELECT id, principal FROM after EXCEPT SELECT id, principal FROM before) a
+         ON CONFLICT DO NOTHING RETURNING 1)
+     SELECT (SELECT count(*) FROM upserted) AS upserted, (SELECT count(*) FROM removed) AS removed, (SELECT count(*) FROM added) AS added`;
   }
 
   async distinct(path: string, filter: Filter): Promise<unknown[]> {
@@ -378,6 +444,11 @@ export class PostgresViewStore implements ViewStore {
       ).map((row) => row.relname),
     );
     for (const statement of statements) if (!existing.has(statement.relation)) await this.db().raw(statement.sql);
+    const byPrincipal = principalTable(table);
+    if (byPrincipal && !existing.has(byPrincipal)) {
+      // A table of an earlier version, written before the principal table existed: fill it once from the documents.
+      await this.db().raw(`INSERT INTO "${byPrincipal}" (principal, id) SELECT DISTINCT unnest(principals), id FROM "${table}" WHERE NOT deleted ON CONFLICT DO NOTHING`);
+    }
     this.tables.add(table);
   }
 
@@ -402,6 +473,8 @@ export class PostgresViewStore implements ViewStore {
     for (const name of names) {
       const table = tableName(name);
       await this.db().raw(`DROP TABLE IF EXISTS "${table}"`);
+      const byPrincipal = principalTable(table);
+      if (byPrincipal) await this.db().raw(`DROP TABLE IF EXISTS "${byPrincipal}"`);
       this.tables.delete(table);
     }
   }

@@ -141,10 +141,16 @@ export class MongoViewStore implements ViewStore {
     // Loaded only where a MongoDB view is used: the driver is a sizeable part of a node's memory otherwise.
     const { MongoClient } = await import("mongodb");
     const client = new MongoClient(url, { serverSelectionTimeoutMS: 10_000, socketTimeoutMS: 120_000, retryWrites: false });
-    await client.connect();
-    const db = client.db(database ?? (new URL(url).pathname.replace(/^\//, "") || "taskpool"));
-    await db.command({ ping: 1 });
-    return new MongoViewStore(client, db);
+    try {
+      await client.connect();
+      const db = client.db(database ?? (new URL(url).pathname.replace(/^\//, "") || "taskpool"));
+      await db.command({ ping: 1 });
+      return new MongoViewStore(client, db);
+    } catch (err) {
+      // Not reached (the caller may try again): a client left open would keep monitoring the server.
+      await client.close().catch(() => undefined);
+      throw err;
+    }
   }
 
   collection<D extends Doc>(name: string): ViewCollection<D> {

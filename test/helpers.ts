@@ -6,6 +6,7 @@ import { expect } from "vitest";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { spawn } from "node:child_process";
+import type { Browser } from "playwright-core";
 import { LocalFirstStrategy } from "../lib/strategies.ts";
 
 export function unique(prefix: string): string {
@@ -166,5 +167,14 @@ export async function freePort(): Promise<number> {
       const { port } = server.address() as { port: number };
       server.close(() => resolve(port));
     });
+  });
+}
+
+/** Debian's Chromium, headless, through playwright-core: the browser every page test reads the pages with. */
+export async function launchChromium(): Promise<Browser> {
+  const { chromium } = await import("playwright-core");
+  return chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
 }

@@ -129,11 +129,18 @@ export function encodeKeys(value: JsonValue): JsonValue {
   return value;
 }
 
+const ENCODED_DOLLAR = new RegExp(`^${DOLLAR}`);
+
+/** A stored key back to the payload's own (most keys hold neither marker: they come back as they are). */
+function decodeKey(key: string): string {
+  return key.includes(DOT) || key.startsWith(DOLLAR) ? key.replaceAll(DOT, ".").replace(ENCODED_DOLLAR, "$") : key;
+}
+
 export function decodeKeys(value: JsonValue): JsonValue {
   if (Array.isArray(value)) return value.map(decodeKeys);
   if (value && typeof value === "object") {
     const out: Record<string, JsonValue> = {};
-    for (const [key, item] of Object.entries(value)) out[key.replaceAll(DOT, ".").replace(new RegExp(`^${DOLLAR}`), "$")] = decodeKeys(item);
+    for (const key in value) out[decodeKey(key)] = decodeKeys(value[key]!);
     return out;
   }
   return value;

@@ -7,13 +7,28 @@ import { FORBIDDEN_KEYS, isCalendarDateTime } from "../calendar.ts";
 
 export type FilterTarget = "task" | "taskWithDataEntries" | "dataEntry";
 
+/** A filter or sort that is refused; `list` and `index` say which one (errors name it by position, not by text). */
 export class FilterError extends Error {
   readonly field: string;
+  list: "filters" | "sort" = "filters";
+  index = 0;
   constructor(field: string, message: string) {
     super(message);
     this.name = "FilterError";
     this.field = field;
   }
+}
+
+/** Runs `parse` on each item of a filter or sort list; a refusal records which item it was. */
+function eachItem<T>(items: readonly string[], list: "filters" | "sort", parse: (item: string) => T): T[] {
+  return items.map((item, index) => {
+    try {
+      return parse(item);
+    } catch (err) {
+      if (err instanceof FilterError) Object.assign(err, { list, index });
+      throw err;
+    }
+  });
 }
 
 type Kind = "string" | "number" | "date" | "list" | "text" | "payload";
@@ -184,8 +199,7 @@ function resolve(field: string, target: FilterTarget, filter: string): { spec: F
  * others must hold together (AND) — so `task.dueDate>…` with `task.dueDate<…` is a range.
  */
 export function parseFilters(filters: string[] | undefined, target: FilterTarget): ParsedFilters {
-  const criteria: Criterion[] = [];
-  for (const filter of filters ?? []) {
+  const criteria = eachItem(filters ?? [], "filters", (filter): Criterion => {
     const match = FILTER.exec(filter);
     if (!match) {
       throw new FilterError(filter, `filter "${filter}" is not "<field><operator><value>" with an operator of =, %, <, >, []`);
@@ -195,8 +209,8 @@ export function parseFilters(filters: string[] | undefined, target: FilterTarget
     if (!OPERATORS[spec.kind].includes(operator)) {
       throw new FilterError(filter, `filter "${filter}": operator ${operator} does not apply to ${field} (allowed: ${OPERATORS[spec.kind].join(" ")})`);
     }
-    criteria.push({ field, operator, condition: condition(spec, operator, raw, filter), onData });
-  }
+    return { field, operator, condition: condition(spec, operator, raw, filter), onData };
+  });
   const groups = new Map<string, Criterion[]>();
   for (const c of criteria) {
     const key = `${c.field}\u0000${c.operator}`;
@@ -218,8 +232,7 @@ const SORT = /^([+-]?)([A-Za-z0-9_][A-Za-z0-9_.:-]*)$/;
 /** `+field` / `-field` (no sign: ascending), several in order; ties always break on the document id. */
 export function parseSort(sort: string[] | undefined, target: "task" | "dataEntry", fallback: string): SortSpec {
   const fields = sort && sort.length > 0 ? sort : [fallback];
-  const spec: SortSpec = [];
-  for (const item of fields) {
+  const spec: SortSpec = eachItem(fields, "sort", (item): [string, 1 | -1] => {
     const match = SORT.exec(item.trim());
     if (!match) throw new FilterError(item, `sort "${item}" is not "+field" or "-field"`);
     const [, sign, field] = match as unknown as [string, string, string];
@@ -236,8 +249,8 @@ export function parseSort(sort: string[] | undefined, target: "task" | "dataEntr
       }
       path = known.path;
     }
-    spec.push([path, direction]);
-  }
+    return [path, direction];
+  });
   if (!spec.some(([path]) => path === "_id")) spec.push(["_id", 1]);
   return spec;
 }

@@ -1,8 +1,10 @@
 // The Taskpool web task list: one user's tasks and workpieces (business data entries), the processes they may
 // start, and live updates. Plain browser JavaScript on the REST API under /api (docs: /swagger-ui/).
 //
-// - The user is chosen from GET /api/users and remembered in localStorage; every request names them in the
-//   X-Current-User-ID header. The event stream cannot send headers, so it names the user as ?user=<id>.
+// - Development login: the user is chosen from GET /api/users and remembered in localStorage; every request names
+//   them in the X-Current-User-ID header. The event stream cannot send headers, so it names the user as ?user=<id>.
+// - Token login (a gateway that verifies JWTs): the token comes in the address's fragment (/#access_token=…) or is
+//   pasted into the sign-in form shown when the gateway refuses the page; it names the user (page.js).
 // - Interactions are sent with ?wait=true: 204 means the list already shows the effect, 202 that the owning
 //   process engine has not confirmed it yet (the live stream brings the change when it does).
 // - Live: GET /api/events (Server-Sent Events); every task or data entry event re-reads the page on screen,
@@ -15,6 +17,8 @@
 // - /?start=<application>/<processKey>&userId=<id> (the link a directly started process has, for task lists that
 //   can only follow links, like Polyflow's) signs in as that user and opens that process's start dialog;
 //   /?task=<id>&userId=<id> (the link of a task without a form of its own) shows that task.
+
+import { $, currentToken, forgetToken, h, signInForm, signOutButton, streamAddress, takeTokenFromAddress, withCredentials } from "/assets/page.js";
 
 const USER_KEY = "taskpool.user";
 const POLL_MS = 15_000;
@@ -42,24 +46,6 @@ const state = {
 
 // ---- DOM helpers ----------------------------------------------------------------------------------------------
 
-/** Creates an element; text children are text, never HTML. */
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs ?? {})) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "dataset") Object.assign(el.dataset, value);
-    else if (key === "class") el.className = value;
-    else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-    else el.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child === undefined || child === null || child === false) continue;
-    el.append(child instanceof Node ? child : String(child));
-  }
-  return el;
-}
-
-const $ = (selector, root = document) => root.querySelector(selector);
 
 function dateCell(value, { overdue = false } = {}) {
   if (!value) return h("span", { class: "muted" }, "–");
@@ -140,8 +126,9 @@ class ApiError extends Error {
 }
 
 async function api(path, { method = "GET", body, user = state.user } = {}) {
-  const headers = { Accept: "application/json" };
-  if (user) headers["X-Current-User-ID"] = user;
+  // Signed in with a token, the token says who asks; otherwise the development header names the chosen user.
+  const headers = withCredentials({ Accept: "application/json" });
+  if (user && !currentToken()) headers["X-Current-User-ID"] = user;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
@@ -151,6 +138,7 @@ async function api(path, { method = "GET", body, user = state.user } = {}) {
   }
   if (!response.ok) {
     const payload = await response.json().catch(() => ({ type: `HTTP_${response.status}`, message: response.statusText || `HTTP ${response.status}` }));
+    if (response.status === 401 && currentToken()) signIn(`Your sign-in ended: ${payload.message ?? "the token is no longer valid"}.`);
     throw new ApiError(response.status, payload);
   }
   return response;
@@ -327,10 +315,12 @@ function renderHead(list) {
 
 function renderChips(list) {
   const chips = $(".chips", list.panel);
-  const refused = list.queryError && Array.isArray(list.queryError.data) ? list.queryError.data.map((d) => d?.actual) : [];
+  // The server names a refused filter by its position in the list it was sent (it never echoes the text back).
+  const problems = list.queryError && Array.isArray(list.queryError.data) ? list.queryError.data : [];
+  const refused = problems.filter((d) => d?.field === "filters" && Number.isInteger(d.index)).map((d) => d.index);
   chips.replaceChildren(
-    ...list.filters.map((filter) => {
-      const invalid = refused.includes(filter);
+    ...list.filters.map((filter, position) => {
+      const invalid = refused.includes(position);
       return h(
         "li",
         { class: invalid ? "chip invalid" : "chip", dataset: { filter } },
@@ -896,7 +886,7 @@ function openStream() {
     return;
   }
   const user = state.user;
-  const source = new EventSource(`/api/events?user=${encodeURIComponent(user)}`);
+  const source = new EventSource(currentToken() ? streamAddress("/api/events") : `/api/events?user=${encodeURIComponent(user)}`);
   state.source = source;
   setLive("connecting", "Connecting live updates…");
   source.addEventListener("open", () => {
@@ -983,7 +973,7 @@ async function chooseUser(id) {
     openStream();
     return;
   }
-  localStorage.setItem(USER_KEY, state.user);
+  if (!currentToken()) localStorage.setItem(USER_KEY, state.user);
   $("#views").hidden = false;
   $("#choose-user").hidden = true;
   openStream();
@@ -1011,18 +1001,43 @@ async function chooseUser(id) {
   }
 }
 
+/** No (valid) credentials for this gateway: forget the token, stop, and offer the sign-in form instead. */
+function signIn(reason) {
+  forgetToken();
+  closeStream();
+  clearInterval(state.pollTimer);
+  state.pollTimer = null;
+  state.user = null;
+  $("#views").hidden = true;
+  $("#choose-user").hidden = true;
+  $(".user").hidden = true;
+  setLive("off", "Live updates off");
+  const main = $("#main");
+  $("#sign-in", main)?.remove();
+  main.prepend(signInForm(reason, () => window.location.reload()));
+  $("#access-token").focus();
+}
+
+/** Signed in with a token: the user is the token's subject, there is nobody to choose. */
+async function initWithToken(select) {
+  let profile;
+  try {
+    profile = await json(await api("/api/profile", { user: null }));
+  } catch (err) {
+    if (err.status !== 401) showError("Signing in failed", err);
+    return;
+  }
+  select.replaceChildren(h("option", { value: profile.username }, profile.username));
+  select.disabled = true;
+  $(".user").append(" ", signOutButton());
+  await chooseUser(profile.username);
+}
+
 async function init() {
   for (const id of ["error", "notice"]) $(`#${id} .dismiss`).addEventListener("click", () => hideMessage(id));
   const select = $("#user");
   select.addEventListener("change", () => void chooseUser(select.value));
-  try {
-    state.users = await json(await api("/api/users", { user: null }));
-  } catch (err) {
-    showError("Loading the users failed", err);
-    return;
-  }
-  select.append(...state.users.map((u) => h("option", { value: u.id }, u.displayName && u.displayName !== u.id ? `${u.displayName} (${u.id})` : u.id)));
-  // A link may name the user and a process to start (see the top of this file).
+  // A link may name the user, a task to show and a process to start (see the top of this file).
   const link = new URLSearchParams(window.location.search);
   state.pendingStart = link.get("start");
   const linkedTask = link.get("task");
@@ -1030,6 +1045,21 @@ async function init() {
     tasks.filters = [`task.id=${linkedTask}`];
     renderChips(tasks);
   }
+  if (takeTokenFromAddress()) {
+    await initWithToken(select);
+    document.body.dataset.ready = "true";
+    return;
+  }
+  try {
+    state.users = await json(await api("/api/users", { user: null }));
+  } catch (err) {
+    // The gateway verifies tokens and has no development login: sign in with a token.
+    if (err.status === 401 || err.status === 403) signIn("This Taskpool verifies tokens: sign in with an access token issued for it.");
+    else showError("Loading the users failed", err);
+    document.body.dataset.ready = "true";
+    return;
+  }
+  select.append(...state.users.map((u) => h("option", { value: u.id }, u.displayName && u.displayName !== u.id ? `${u.displayName} (${u.id})` : u.id)));
   const linked = link.get("userId") ?? link.get("user");
   const remembered = localStorage.getItem(USER_KEY);
   const first = [linked, remembered].find((id) => id && state.users.some((u) => u.id === id));

@@ -4,6 +4,11 @@
 //
 // Everything a person reads is also addressable for tests: rows carry data-node / data-service /
 // data-processor / data-event attributes and their status as data-status.
+//
+// With authentication configured the dashboard needs an operator: the page sends this tab's token (page.js) and,
+// when the gateway answers 401 or 403, shows why and a sign-in form instead of the cluster.
+
+import { $, currentToken, forgetToken, h, signInForm, signOutButton, streamAddress, takeTokenFromAddress, withCredentials } from "/assets/page.js";
 
 const SNAPSHOT_URL = "/api/dashboard";
 const STREAM_URL = "/api/dashboard/events";
@@ -17,6 +22,8 @@ const state = {
   mode: "connecting",
   source: null,
   pollTimer: null,
+  /** The gateway refused this page's credentials: nothing is asked for until the person signs in. */
+  refused: false,
   retryTimer: null,
   showInternal: false,
   openActions: new Set(),
@@ -25,26 +32,6 @@ const state = {
   lastPositions: new Map(),
 };
 
-// ---- tiny DOM helpers -----------------------------------------------------------------------------------------
-
-/** Creates an element: h("td", { class: "x", dataset: { node: "a" } }, "text", child). Text is never parsed as HTML. */
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs ?? {})) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "dataset") Object.assign(el.dataset, value);
-    else if (key === "class") el.className = value;
-    else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-    else el.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child === undefined || child === null || child === false) continue;
-    el.append(child instanceof Node ? child : String(child));
-  }
-  return el;
-}
-
-const $ = (selector) => document.querySelector(selector);
 
 // ---- formatting ---------------------------------------------------------------------------------------------
 
@@ -320,12 +307,13 @@ function setMode(mode, text) {
 }
 
 function openStream() {
+  if (state.refused) return;
   if (typeof EventSource === "undefined") {
     startPolling();
     return;
   }
   closeStream();
-  const source = new EventSource(STREAM_URL);
+  const source = new EventSource(streamAddress(STREAM_URL));
   state.source = source;
   source.addEventListener("open", () => {
     stopPolling();
@@ -368,10 +356,11 @@ function closeStream() {
 }
 
 function startPolling() {
-  if (state.pollTimer) return;
+  if (state.pollTimer || state.refused) return;
   const tick = async () => {
     try {
-      const response = await fetch(SNAPSHOT_URL, { headers: { Accept: "application/json" }, cache: "no-store" });
+      const response = await fetch(SNAPSHOT_URL, { headers: withCredentials({ Accept: "application/json" }), cache: "no-store" });
+      if (response.status === 401 || response.status === 403) return refused(response);
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       apply(await response.json());
       if (state.mode !== "live") setMode("polling", `Polling every ${POLL_MS / 1000} s (the event stream is unavailable)`);
@@ -390,7 +379,7 @@ function stopPolling() {
 
 /** A stream that is open but silent is as bad as a closed one: fetch a snapshot and say so. */
 function watchdog() {
-  if (!state.snapshot) return;
+  if (!state.snapshot || state.refused) return;
   const age = Date.now() - state.receivedAt;
   const stale = age > STALE_MS;
   $("#main").classList.toggle("stale", stale);
@@ -400,15 +389,38 @@ function watchdog() {
   }
 }
 
+// ---- sign-in ------------------------------------------------------------------------------------------------
+
+/** The gateway refused this page (no, an expired, or a non-operator's token): stop asking, say why, offer sign-in. */
+async function refused(response) {
+  stopPolling();
+  closeStream();
+  state.refused = true;
+  const body = await response.json().catch(() => ({}));
+  if (response.status === 401) forgetToken();
+  const reason =
+    response.status === 401
+      ? `The gateway needs a signed-in operator: ${body.message ?? "no valid credentials"}.`
+      : `Signed in, but not as an operator: ${body.message ?? "forbidden"}. Sign in with an operator's token.`;
+  setMode("refused", response.status === 401 ? "Not signed in" : "Not an operator");
+  const main = $("#main");
+  main.setAttribute("aria-busy", "false");
+  main.replaceChildren(signInForm(reason, () => window.location.reload()));
+  $("#access-token").focus();
+  document.body.dataset.ready = "true";
+}
+
 // ---- start ---------------------------------------------------------------------------------------------------
 
 $("#show-internal").addEventListener("change", (event) => {
   state.showInternal = event.target.checked;
   render();
 });
+takeTokenFromAddress();
+if (currentToken()) $("header nav").append(" · ", signOutButton());
 openStream();
-// Without any snapshot after a moment the stream is not working here: poll meanwhile.
+// Without any snapshot after a moment the stream is not working here (or refused this page): poll meanwhile.
 setTimeout(() => {
-  if (!state.snapshot) startPolling();
+  if (!state.snapshot && !state.refused) startPolling();
 }, 3000);
 setInterval(watchdog, 1000);

@@ -42,6 +42,7 @@ import {
 import type { ExternalTaskHandler, ExternalTaskInput, TopicOptions } from "./external-tasks.ts";
 import type { BpmnResource, ProcessEngine } from "./process-engine.ts";
 import { sleep } from "../../lib/sleep.ts";
+import { KeyedSerialQueue } from "../../lib/serial.ts";
 
 /**
  * bpmn-engine and its BPMN moddle (about a hundred modules) are loaded by the first deployment that changes
@@ -144,7 +145,7 @@ export class EmbeddedEngine implements ProcessEngine, EmbeddedEngineCore {
   private lastTime = 0;
 
   /** Steps of one instance run one after the other. */
-  private readonly instanceLocks = new Map<string, Promise<unknown>>();
+  private readonly instanceQueue = new KeyedSerialQueue();
   private readonly pending = new Set<Promise<unknown>>();
   private deploying: Promise<unknown> = Promise.resolve();
 
@@ -237,14 +238,7 @@ export class EmbeddedEngine implements ProcessEngine, EmbeddedEngineCore {
 
   /** Runs `work` after every earlier work on the same instance. */
   private withInstance<T>(instanceId: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.instanceLocks.get(instanceId) ?? Promise.resolve();
-    const run = previous.then(work, work);
-    const settled = run.catch(() => undefined);
-    this.instanceLocks.set(instanceId, settled);
-    void settled.then(() => {
-      if (this.instanceLocks.get(instanceId) === settled) this.instanceLocks.delete(instanceId);
-    });
-    return this.track(run);
+    return this.track(this.instanceQueue.run(instanceId, work));
   }
 
   /** Runs `work` on an open task, under its instance's lock; EngineError "gone" when it is not open. */

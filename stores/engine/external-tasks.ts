@@ -11,6 +11,7 @@ import { hostname } from "node:os";
 import { decodeVariables, encodeTypedValue, type StructuredEncoding } from "../../domain/engine/variables.ts";
 import type { JsonObject } from "../../domain/types.ts";
 import { plainValues } from "../../domain/engine/variables.ts";
+import { sleep } from "../../lib/sleep.ts";
 
 export interface ExternalTaskLogger {
   info(...args: unknown[]): void;
@@ -166,7 +167,7 @@ export class ExternalTaskWorker {
     // Handlers are done; now the pending fetch may go (tasks it locked are handed back when their lock ends).
     this.abort.abort();
     const deadline = Date.now() + 2000;
-    while (this.pollInFlight && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    while (this.pollInFlight && Date.now() < deadline) await sleep(20);
   }
 
   status(): ExternalTaskStats {

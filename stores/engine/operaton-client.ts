@@ -3,6 +3,7 @@
 // on their `type` (the engine answers a claim race with HTTP 500 and type TaskAlreadyClaimedException, not 409).
 // Dates travel as `yyyy-MM-ddTHH:mm:ss.SSS+0000` (domain/engine/variables.ts has the codec).
 import { EngineError, type EngineErrorKind } from "./engine-adapter.ts";
+import { sleep } from "../../lib/sleep.ts";
 
 export interface OperatonClientOptions {
   /** e.g. http://127.0.0.1:8180/engine-rest (or …/engine-rest/engine/<name>). */
@@ -43,10 +44,6 @@ export function errorKindOf(status: number, body: EngineErrorBody | null): Engin
 
 function isTransient(err: unknown): boolean {
   return err instanceof EngineError && (err.kind === "unavailable" || err.kind === "retry");
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export class OperatonClient {

@@ -8,17 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { SignJWT, importPKCS8 } from "jose";
-import EventStoreService from "../../services/eventstore.service.ts";
-import TaskService from "../../services/task.service.ts";
-import DataEntryService from "../../services/data-entry.service.ts";
-import ProcessDefinitionService from "../../services/process-definition.service.ts";
-import ProcessInstanceService from "../../services/process-instance.service.ts";
-import ProcessVariableService from "../../services/process-variable.service.ts";
-import ViewService from "../../services/view.service.ts";
-import ApiService from "../../services/api.service.ts";
 import { MongoViewStore } from "../../stores/view-store.ts";
 import { TaskpoolPrometheusReporter } from "../../lib/metrics.ts";
 import { call, freePort, spawnNode, startBroker, testDatabaseUrl, testMongoUrl, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
+import { embeddedPlatform } from "../platform.ts";
 
 const HS_SECRET = "an HS256 secret of the test, long enough for jose";
 const rsa = generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } });
@@ -258,7 +251,7 @@ function scenario(platform: () => Platform) {
 
     const badFilter = await get("/api/tasks?filters=task.nope=1", as("kermit"));
     expect(badFilter.status).toBe(400);
-    expect(await badFilter.json()).toMatchObject({ type: "VALIDATION_ERROR", data: [{ field: "filters", actual: "task.nope=1" }] });
+    expect(await badFilter.json()).toMatchObject({ type: "VALIDATION_ERROR", data: [{ field: "filters", index: 0 }] });
     const badSize = await get("/api/tasks?size=500", as("kermit"));
     expect(badSize.status).toBe(400);
     expect((await badSize.json()).data[0].field).toBe("query.size");
@@ -284,8 +277,9 @@ function scenario(platform: () => Platform) {
       const response = await get(path, as("kermit"));
       expect(response.status, path).toBe(404);
       expect((await response.json()).type, path).toBe("NOT_FOUND");
+      // "/api/task/create" is the address of a task with id "create" (GET /api/task/{id}): a POST there is 405.
       const posted = await post(path, as("kermit"), {});
-      expect(posted.status, `POST ${path}`).toBe(404);
+      expect(posted.status, `POST ${path}`).toBe(path === "/api/task/create" ? 405 : 404);
     }
   });
 
@@ -351,16 +345,7 @@ describe("REST API on the embedded platform", () => {
     process.env.JWT_SECRET = HS_SECRET;
     // With a key configured the demo header is off unless enabled explicitly (issue 13); these tests use both.
     process.env.AUTH_HEADER_ENABLED = "true";
-    broker = await startBroker([
-      { ...EventStoreService, settings: { pgliteDir: "memory" } },
-      TaskService,
-      DataEntryService,
-      ProcessDefinitionService,
-      ProcessInstanceService,
-      ProcessVariableService,
-      { ...ViewService, settings: { mongoUrl: null, pgliteDir: "memory" } },
-      { ...ApiService, settings: { ...ApiService.settings, port: 0, ip: "127.0.0.1" } },
-    ], { metrics: { enabled: true, reporter: [new TaskpoolPrometheusReporter({ port: 0 }) as never] } });
+    broker = await startBroker(embeddedPlatform(), { metrics: { enabled: true, reporter: [new TaskpoolPrometheusReporter({ port: 0 }) as never] } });
     delete process.env.JWT_SECRET;
     delete process.env.AUTH_HEADER_ENABLED;
     const port = (broker.getLocalService("api") as any).server.address().port;

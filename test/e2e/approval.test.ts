@@ -11,19 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-import EventStoreService from "../../services/eventstore.service.ts";
-import TaskService from "../../services/task.service.ts";
-import DataEntryService from "../../services/data-entry.service.ts";
-import ProcessDefinitionService from "../../services/process-definition.service.ts";
-import ProcessInstanceService from "../../services/process-instance.service.ts";
-import ProcessVariableService from "../../services/process-variable.service.ts";
-import ViewService from "../../services/view.service.ts";
-import ApiService from "../../services/api.service.ts";
 import { createApprovalConnector, createApprovalService } from "../../services/approval.service.ts";
 import { engineOf } from "../../stores/engine/process-engine.ts";
 import { APPLICATION_NAME, ENTRY_TYPES, PROCESS_KEY, TASKS } from "../../apps/approval/process.ts";
-import { call, dropSchema, startBroker, testDatabaseUrl, testOperatonUrl, unique, waitFor } from "../helpers.ts";
+import { call, dropSchema, launchChromium, startBroker, testDatabaseUrl, testOperatonUrl, unique, waitFor } from "../helpers.ts";
+import { embeddedPlatform } from "../platform.ts";
 
 const REQUEST = ENTRY_TYPES.request;
 const embeddedAvailable = existsSync(fileURLToPath(new URL("../../stores/engine/embedded-engine.ts", import.meta.url)));
@@ -55,14 +47,7 @@ async function http(method: string, url: string, user: string | null, body?: unk
 /** The platform and the application in one broker; the engine per the approval settings. */
 async function startPlatform(approval: Parameters<typeof createApprovalService>[0], connector: Parameters<typeof createApprovalConnector>[0]): Promise<Setup> {
   const services: ServiceSchema<any>[] = [
-    { ...EventStoreService, settings: { pgliteDir: "memory" } },
-    TaskService,
-    DataEntryService,
-    ProcessDefinitionService,
-    ProcessInstanceService,
-    ProcessVariableService,
-    { ...ViewService, settings: { mongoUrl: null, pgliteDir: "memory" } },
-    { ...ApiService, settings: { ...ApiService.settings, port: 0, ip: "127.0.0.1" } },
+    ...embeddedPlatform(),
     createApprovalService(approval),
     createApprovalConnector(connector),
   ];
@@ -337,7 +322,7 @@ describe("Request Approval on Operaton", () => {
   });
   it("its forms work in a browser: submit a request, then reject it from the approve form", async () => {
     const { appUrl, platformUrl } = setup;
-    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const problems: string[] = [];
@@ -402,7 +387,7 @@ describe("Request Approval on the embedded engine", () => {
     // The form application of this test listens on a free port, not the default 8080 of the links: follow the
     // link's route and query on it.
     const onApp = (href: string) => `${appUrl}/forms/${href.slice(href.indexOf("#"))}`;
-    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const problems: string[] = [];

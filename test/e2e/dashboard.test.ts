@@ -7,34 +7,13 @@
 //   error, and a refused filter is shown as such.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ServiceBroker } from "moleculer";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { call, spawnNode, startBroker, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
+import type { Browser, Page } from "playwright-core";
+import { call, freePort, launchChromium, spawnNode, startBroker, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
 
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 /** What the dashboard shows, read from the page's text. */
 interface DashboardView {
@@ -122,7 +101,7 @@ describe("browser pages on a two-process cluster", () => {
     await Promise.all([nodeA.waitForOutput(new RegExp(`Taskpool node ${gatewayId} started`)), nodeB.waitForOutput(new RegExp(`Taskpool node ${echoId} started`))]);
     client = await startBroker([], { namespace, transporter: testNatsUrl(), nodeID: unique("client") });
     await client.waitForServices(["task", "view", "echo"], 30_000);
-    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

@@ -13,18 +13,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import EventStoreService from "../../services/eventstore.service.ts";
-import TaskService from "../../services/task.service.ts";
-import DataEntryService from "../../services/data-entry.service.ts";
-import ProcessDefinitionService from "../../services/process-definition.service.ts";
-import ProcessInstanceService from "../../services/process-instance.service.ts";
-import ProcessVariableService from "../../services/process-variable.service.ts";
-import ViewService from "../../services/view.service.ts";
-import ApiService, { POLYFLOW_BASE_PATH } from "../../services/api.service.ts";
+import { POLYFLOW_BASE_PATH } from "../../services/api.service.ts";
 import { MongoViewStore } from "../../stores/view-store.ts";
 import { maxPageSize, mismatches, operations, totalHeaderMismatches, type Operation } from "../fixtures/polyflow-contract.ts";
-import { chromium } from "playwright-core";
-import { call, spawnNode, startBroker, testDatabaseUrl, testMongoUrl, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
+import { call, launchChromium, spawnNode, startBroker, testDatabaseUrl, testMongoUrl, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
+import { embeddedPlatform } from "../platform.ts";
 
 const APP = "example-process-approval";
 const ENTRY_TYPE = "io.holunda.camunda.taskpool.example.ApprovalRequest";
@@ -218,16 +211,7 @@ describe("Polyflow's contract on the embedded platform", () => {
   const run = unique("pfc");
 
   beforeAll(async () => {
-    broker = await startBroker([
-      { ...EventStoreService, settings: { pgliteDir: "memory" } },
-      TaskService,
-      DataEntryService,
-      ProcessDefinitionService,
-      ProcessInstanceService,
-      ProcessVariableService,
-      { ...ViewService, settings: { mongoUrl: null, pgliteDir: "memory" } },
-      { ...ApiService, settings: { ...ApiService.settings, port: 0, ip: "127.0.0.1" } },
-    ]);
+    broker = await startBroker(embeddedPlatform());
     const { server } = broker.getLocalService("api") as unknown as { server: Server };
     baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     await seed((action, params) => call(broker, action, params), run);
@@ -247,7 +231,7 @@ describe("Polyflow's contract on the embedded platform", () => {
 
     // What Polyflow's client does with the link: fill in the user, follow it (here on the test's port).
     const link = new URL(byKey.process_quick_note!.url!.replace("%userId%", "fozzy"));
-    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const problems: string[] = [];

@@ -2,22 +2,16 @@
 // process, configured as in production (a JWT key, header authentication off) and as a demo (header only); every
 // numbered defect of the issue is reproduced over HTTP and must now be refused with a 4xx before any work.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ServiceBroker, ServiceSchema } from "moleculer";
+import type { ServiceBroker } from "moleculer";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { SignJWT } from "jose";
-import EventStoreService from "../../services/eventstore.service.ts";
-import TaskService from "../../services/task.service.ts";
-import DataEntryService from "../../services/data-entry.service.ts";
-import ProcessDefinitionService from "../../services/process-definition.service.ts";
-import ProcessInstanceService from "../../services/process-instance.service.ts";
-import ProcessVariableService from "../../services/process-variable.service.ts";
-import ViewService from "../../services/view.service.ts";
 import ApiService from "../../services/api.service.ts";
 import { createApprovalConnector, createApprovalService } from "../../services/approval.service.ts";
 import { APPLICATION_NAME } from "../../apps/approval/process.ts";
 import { TaskpoolPrometheusReporter } from "../../lib/metrics.ts";
 import { call, startBroker, waitFor } from "../helpers.ts";
+import { embeddedPlatform } from "../platform.ts";
 
 const SECRET = "the HS256 secret of the security test, long enough";
 const ORIGIN = "https://tasks.example.org";
@@ -76,18 +70,6 @@ async function readStream(url: string, headers: Record<string, string>, timeoutM
   return { status: response.status, text, endedAfterMs };
 }
 
-function platformServices(securityEnv: Record<string, string>): ServiceSchema<any>[] {
-  return [
-    { ...EventStoreService, settings: { pgliteDir: "memory" } },
-    TaskService,
-    DataEntryService,
-    ProcessDefinitionService,
-    ProcessInstanceService,
-    ProcessVariableService,
-    { ...ViewService, settings: { mongoUrl: null, pgliteDir: "memory" } },
-    { ...ApiService, settings: { ...ApiService.settings, port: 0, ip: "127.0.0.1", securityEnv } },
-  ];
-}
 
 describe("issue 13 in production mode (JWT key configured, header authentication off by default)", () => {
   let broker: ServiceBroker;
@@ -96,7 +78,7 @@ describe("issue 13 in production mode (JWT key configured, header authentication
   const streamOf = async (id: string) => ((await call(broker, "eventstore.readStream", { streamId: `task-${id}` })) as { events: { type: string }[] }).events.map((e) => e.type);
 
   beforeAll(async () => {
-    const services = platformServices(productionEnv);
+    const services = embeddedPlatform(productionEnv);
     if (embeddedAvailable) {
       services.push(
         createApprovalService({
@@ -272,7 +254,7 @@ describe("issue 13 in production mode (JWT key configured, header authentication
     expect(stream.text).toContain("token-expired");
   });
 
-  it("defect 13: security headers everywhere, 401 echoes nothing, TRACE is 405, the filter grammar is in the OpenAPI document", async () => {
+  it("defect 13: security headers everywhere, 401 echoes nothing, TRACE and a method a path does not take are 405, the filter grammar is in the OpenAPI document", async () => {
     const paths = ["/", "/dashboard/", "/swagger-ui/", "/api/openapi.json", "/api/health", "/assets/tasklist.js"];
     for (const path of paths) {
       const response = await fetch(`${base}${path}`);
@@ -302,6 +284,21 @@ describe("issue 13 in production mode (JWT key configured, header authentication
       expect(status).toBe(405);
     } else {
       expect(trace.status).toBe(405);
+    }
+    // A known path with a method it does not take is 405 naming the ones it does; an unknown path stays 404.
+    const readOnly = await fetch(`${base}/api/tasks`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+    expect(readOnly.status).toBe(405);
+    expect(readOnly.headers.get("allow")).toBe("GET, OPTIONS");
+    expect((await readOnly.json()).type).toBe("METHOD_NOT_ALLOWED");
+    const commandOnly = await fetch(`${base}/polyflow-platform/rest/task/some-id/claim`);
+    expect(commandOnly.status).toBe(405);
+    expect(commandOnly.headers.get("allow")).toBe("POST, OPTIONS");
+    expect((await fetch(`${base}/api/no-such-path`, { method: "POST" })).status).toBe(404);
+    expect((await fetch(`${base}/api/no-such-path`)).status).toBe(404);
+    if (embeddedAvailable) {
+      const appReadOnly = await fetch(`${app}/api/openapi.json`, { method: "POST" });
+      expect(appReadOnly.status).toBe(405);
+      expect(appReadOnly.headers.get("allow")).toContain("GET");
     }
     const document = await (await fetch(`${base}/api/openapi.json`)).json();
     const filters = document.paths["/api/tasks"].get.parameters.find((p: { name: string }) => p.name === "filters");

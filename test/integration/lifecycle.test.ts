@@ -111,3 +111,38 @@ describe("embedded platform life cycle (npm start)", () => {
     expect(existsSync(join(dataDir, "pglite"))).toBe(false);
   });
 });
+
+describe("a gateway node stopped while its calls wait on a frozen node (issue 12: stop is prompt)", () => {
+  it("answers the waiting requests 503 with Retry-After, exits 0, and waits out no contexts", async () => {
+    const namespace = unique("stoppending");
+    const port = await freePort();
+    const common = { TRANSPORTER: testNatsUrl(), NAMESPACE: namespace };
+    const backend = spawnNode({ ...common, NODE_ID: "pending-backend", SERVICES: "eventstore,task,view", DATA_DIR: dataDirectory() });
+    const gateway = spawnNode({ ...common, NODE_ID: "pending-gateway", SERVICES: "api", PORT: String(port) });
+    try {
+      await Promise.all([backend.waitForOutput(/Taskpool node pending-backend started/), gateway.waitForOutput(/Taskpool node pending-gateway started/)]);
+      const base = `http://127.0.0.1:${port}`;
+      const ask = () => fetch(`${base}/api/tasks`, { headers: { "X-Current-User-ID": "kermit" } });
+      await waitFor(async () => (await ask()).status === 200, 30_000, 200);
+
+      // Frozen, not dead: its connection stays open, so nothing tells the gateway that these calls will not return.
+      process.kill(backend.pid, "SIGSTOP");
+      const pending = Array.from({ length: 5 }, () => ask().then(async (r) => ({ status: r.status, retryAfter: r.headers.get("retry-after"), type: ((await r.json()) as { type: string }).type })));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const stopped = await stopTimed(gateway, "SIGTERM");
+      const answers = await Promise.all(pending);
+      console.log(`[lifecycle] gateway with 5 calls pending on a frozen node stopped in ${stopped.ms} ms`);
+      expect(stopped.code, gateway.output()).toBe(0);
+      expect(stopped.ms).toBeLessThan(PROMPTLY_MS);
+      for (const answer of answers) expect(answer).toEqual({ status: 503, retryAfter: "1", type: "SERVICE_UNAVAILABLE" });
+      expect(afterStop(gateway.output())).not.toMatch(/GracefulStopTimeoutError|running contexts/);
+    } finally {
+      try {
+        process.kill(backend.pid, "SIGCONT");
+      } catch {
+        // already gone
+      }
+      await Promise.all([backend.kill(), gateway.kill()]);
+    }
+  });
+});

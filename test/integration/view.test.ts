@@ -123,9 +123,9 @@ describe.each(VIEWS)("queries on %s", (view) => {
 
   it("refuses unknown fields, operators and bad values with VALIDATION_ERROR", async () => {
     for (const filters of [["task.bogus=1"], ["task.priority%1"], ["task.dueDate>tomorrow"], ["task.priority>high"], ["no-operator"], ["data.name=x"], ["amount[]1"]]) {
-      const err = await errorOf(q(view, "allTasks", { filters }));
+      const err = await errorOf(q(view, "allTasks", { filters: ["task.priority>1", ...filters] }));
       expect(err.type).toBe("VALIDATION_ERROR");
-      expect(err.data[0]).toMatchObject({ field: "filters", actual: filters[0] });
+      expect(err.data[0]).toEqual({ field: "filters", index: 1, message: expect.any(String) });
     }
     const sortErr = await errorOf(q(view, "allTasks", { sort: ["+task.bogus"] }));
     expect(sortErr.data[0].field).toBe("sort");

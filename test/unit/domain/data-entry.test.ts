@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { findNonJson } from "../../../lib/json.ts";
-import { DomainError, fold } from "../../../domain/decider.ts";
+import * as harness from "../../decider-harness.ts";
+import { domainErrorOf } from "../../decider-harness.ts";
 import {
   applyAuthorizationChanges,
   dataEntryDecider,
@@ -14,43 +14,16 @@ import {
   type ProtocolEntry,
 } from "../../../domain/data-entry.ts";
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const item of Object.values(value)) deepFreeze(item);
-  }
-  return value;
-}
 
 const lax = dataEntryDecider({ deletionStrategy: "lax" });
 const strict = dataEntryDecider({ deletionStrategy: "strict" });
 const deciders = { lax, strict } as const;
 
-function stateAfter(events: DataEntryEvent[]): DataEntryState {
-  return deepFreeze(fold(lax, deepFreeze(events)));
-}
+const stateAfter = (events: DataEntryEvent[]): DataEntryState => harness.stateAfter(lax, events);
+/** Runs commands one after another on the strategy's decider; returns all events. */
+const run = (strategy: DeletionStrategy, ...commands: DataEntryCommand[]): DataEntryEvent[] => harness.decideAll(deciders[strategy], commands);
 
-/** Runs commands one after another, checking each result is plain JSON; returns all events. */
-function run(strategy: DeletionStrategy, ...commands: DataEntryCommand[]): DataEntryEvent[] {
-  const decider = deciders[strategy];
-  let events: DataEntryEvent[] = [];
-  for (const command of commands) {
-    const produced = decider.decide(deepFreeze(command), stateAfter(events));
-    expect(findNonJson(produced)).toBeNull();
-    events = [...events, ...produced];
-  }
-  return events;
-}
 
-function domainErrorOf(fn: () => unknown): DomainError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(DomainError);
-    return err as DomainError;
-  }
-  throw new Error("expected a DomainError");
-}
 
 const entryType = "io.example.Request";
 const entryId = "R-1";

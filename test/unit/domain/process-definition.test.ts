@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { findNonJson } from "../../../lib/json.ts";
-import { DomainError, fold } from "../../../domain/decider.ts";
+import * as harness from "../../decider-harness.ts";
+import { DomainError } from "../../../domain/decider.ts";
 import {
   processDefinitionDecider as decider,
   processDefinitionStreamId,
@@ -15,23 +15,10 @@ import {
 import { domainUpcasters } from "../../../domain/upcasters.ts";
 import { eventSchemaVersion } from "../../../domain/events.ts";
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const item of Object.values(value)) deepFreeze(item);
-  }
-  return value;
-}
 
-function stateAfter(...events: ProcessDefinitionEvent[]): ProcessDefinitionState {
-  return deepFreeze(fold(decider, deepFreeze(events)));
-}
+const stateAfter = (...events: ProcessDefinitionEvent[]): ProcessDefinitionState => harness.stateAfter(decider, events);
+const decideAfter = (history: ProcessDefinitionEvent[], command: RegisterProcessDefinition | RequestProcessStart | ReportProcessStartRefused) => harness.decideAfter(decider, history, command);
 
-function decideAfter(history: ProcessDefinitionEvent[], command: RegisterProcessDefinition | RequestProcessStart | ReportProcessStartRefused) {
-  const events = decider.decide(deepFreeze(command), stateAfter(...history));
-  expect(findNonJson(events)).toBeNull();
-  return events;
-}
 
 const register: RegisterProcessDefinition = {
   type: "RegisterProcessDefinition",

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { findNonJson } from "../../../lib/json.ts";
-import { DomainError, fold } from "../../../domain/decider.ts";
+import * as harness from "../../decider-harness.ts";
+import { DomainError } from "../../../domain/decider.ts";
 import {
   processInstanceDecider as decider,
   processInstanceStreamId,
@@ -10,27 +10,10 @@ import {
 } from "../../../domain/process-instance.ts";
 import type { SourceReference } from "../../../domain/types.ts";
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const item of Object.values(value)) deepFreeze(item);
-  }
-  return value;
-}
 
-function stateAfter(events: ProcessInstanceEvent[]): ProcessInstanceState {
-  return deepFreeze(fold(decider, deepFreeze(events)));
-}
+const stateAfter = (events: ProcessInstanceEvent[]): ProcessInstanceState => harness.stateAfter(decider, events);
+const run = (...commands: ProcessInstanceCommand[]): ProcessInstanceEvent[] => harness.decideAll(decider, commands);
 
-function run(...commands: ProcessInstanceCommand[]): ProcessInstanceEvent[] {
-  let events: ProcessInstanceEvent[] = [];
-  for (const command of commands) {
-    const produced = decider.decide(deepFreeze(command), stateAfter(events));
-    expect(findNonJson(produced)).toBeNull();
-    events = [...events, ...produced];
-  }
-  return events;
-}
 
 const ref: SourceReference = {
   type: "process",

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { findNonJson } from "../../../lib/json.ts";
-import { fold } from "../../../domain/decider.ts";
+import * as harness from "../../decider-harness.ts";
 import {
   processVariablesDecider as decider,
   processVariablesStreamId,
@@ -11,17 +10,8 @@ import {
 } from "../../../domain/process-variables.ts";
 import type { SourceReference } from "../../../domain/types.ts";
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const item of Object.values(value)) deepFreeze(item);
-  }
-  return value;
-}
 
-function stateAfter(events: ProcessVariablesEvent[]): ProcessVariablesState {
-  return deepFreeze(fold(decider, deepFreeze(events)));
-}
+const stateAfter = (events: ProcessVariablesEvent[]): ProcessVariablesState => harness.stateAfter(decider, events);
 
 const ref: SourceReference = {
   type: "process",
@@ -39,15 +29,7 @@ function change(...variableChanges: ProcessVariableChange[]) {
 }
 
 /** Runs each list of changes as one command; returns all events. */
-function run(...commands: ProcessVariableChange[][]): ProcessVariablesEvent[] {
-  let events: ProcessVariablesEvent[] = [];
-  for (const changes of commands) {
-    const produced = decider.decide(deepFreeze(change(...changes)), stateAfter(events));
-    expect(findNonJson(produced)).toBeNull();
-    events = [...events, ...produced];
-  }
-  return events;
-}
+const run = (...commands: ProcessVariableChange[][]): ProcessVariablesEvent[] => harness.decideAll(decider, commands.map((changes) => change(...changes)));
 
 const upsert = (
   kind: "create" | "update",

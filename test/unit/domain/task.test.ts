@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { findNonJson } from "../../../lib/json.ts";
-import { DomainError, fold } from "../../../domain/decider.ts";
+import * as harness from "../../decider-harness.ts";
+import { deepFreeze, domainErrorOf } from "../../decider-harness.ts";
 import {
   isTaskInteractionEvent,
   taskDecider,
@@ -14,35 +14,11 @@ import {
 import type { SourceReference } from "../../../domain/types.ts";
 
 // Frozen inputs make any mutation by decide or evolve throw (ES modules run in strict mode).
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const item of Object.values(value)) deepFreeze(item);
-  }
-  return value;
-}
 
-function stateAfter(...events: TaskEvent[]): TaskState {
-  return deepFreeze(fold(taskDecider, deepFreeze(events)));
-}
+const stateAfter = (...events: TaskEvent[]): TaskState => harness.stateAfter(taskDecider, events);
+const decideAfter = (history: TaskEvent[], command: TaskCommand): TaskEvent[] => harness.decideAfter(taskDecider, history, command);
 
-/** Decides on the state after `history`, checks the events are plain JSON and can be folded, returns them. */
-function decideAfter(history: TaskEvent[], command: TaskCommand): TaskEvent[] {
-  const events = taskDecider.decide(deepFreeze(command), stateAfter(...history));
-  expect(findNonJson(events)).toBeNull();
-  fold(taskDecider, deepFreeze([...history, ...events]));
-  return events;
-}
 
-function domainErrorOf(fn: () => unknown): DomainError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(DomainError);
-    return err as DomainError;
-  }
-  throw new Error("expected a DomainError");
-}
 
 const ref: SourceReference = {
   type: "process",

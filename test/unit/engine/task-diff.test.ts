@@ -5,7 +5,6 @@ import {
   applyTaskCommands,
   diffTask,
   finishTask,
-  mergeTaskCommands,
   taskCommandOrder,
   taskSnapshotOf,
   type EngineTaskFacts,
@@ -201,51 +200,5 @@ describe("finishTask", () => {
     expect(plans.map((p) => p.action)).toEqual(["create", "complete"]);
     expect(run(taskDecider.initialState, plans).events.map((e) => e.type)).toEqual(["TaskCreated", "TaskCompleted"]);
     expect(finishTask(null, { outcome: "deleted", assignee: null, deleteReason: null })).toEqual([]);
-  });
-});
-
-describe("mergeTaskCommands (Polyflow's accumulator for event-driven adapters)", () => {
-  const create = diffTask(null, snapshot())[0]!;
-
-  it("lets a create absorb the changes that follow it", () => {
-    const merged = mergeTaskCommands([
-      { action: "updateAttributes", params: { ...diffTask(snapshot(), snapshot({ name: "Renamed" }))[0]!.params } as any },
-      create,
-      { action: "assign", params: { id: "t-1", assignee: "kermit" } },
-      { action: "addCandidateUsers", params: { id: "t-1", candidateUsers: ["animal"] } },
-      { action: "deleteCandidateGroups", params: { id: "t-1", candidateGroups: ["muppetshow"] } },
-    ]);
-    expect(merged).toEqual([{ action: "create", params: { ...snapshot({ name: "Renamed", assignee: "kermit", candidateUsers: ["animal", "gonzo"], candidateGroups: [] }), enriched: true } }]);
-  });
-
-  it("lets a completion absorb an assignment; a deletion drops the other changes; ends stay after a create", () => {
-    expect(
-      mergeTaskCommands([
-        { action: "assign", params: { id: "t-1", assignee: "kermit" } },
-        { action: "addCandidateUsers", params: { id: "t-1", candidateUsers: ["x"] } },
-        { action: "complete", params: { id: "t-1", assignee: null } },
-      ]),
-    ).toEqual([{ action: "complete", params: { id: "t-1", assignee: "kermit" } }]);
-    expect(mergeTaskCommands([{ action: "assign", params: { id: "t-1", assignee: "kermit" } }, { action: "delete", params: { id: "t-1", deleteReason: "gone" } }])).toEqual([
-      { action: "delete", params: { id: "t-1", deleteReason: "gone" } },
-    ]);
-    expect(mergeTaskCommands([{ action: "complete", params: { id: "t-1", assignee: null } }, create]).map((p) => p.action)).toEqual(["create", "complete"]);
-  });
-
-  it("nets candidate additions and removals per name and keeps the last assignment and update", () => {
-    const merged = mergeTaskCommands([
-      { action: "assign", params: { id: "t-1", assignee: "kermit" } },
-      { action: "addCandidateUsers", params: { id: "t-1", candidateUsers: ["a", "b"] } },
-      { action: "deleteCandidateUsers", params: { id: "t-1", candidateUsers: ["a"] } },
-      { action: "addCandidateGroups", params: { id: "t-1", candidateGroups: ["g"] } },
-      { action: "assign", params: { id: "t-1", assignee: "piggy" } },
-    ]);
-    expect(merged).toEqual([
-      { action: "assign", params: { id: "t-1", assignee: "piggy" } },
-      { action: "addCandidateUsers", params: { id: "t-1", candidateUsers: ["b"] } },
-      { action: "deleteCandidateUsers", params: { id: "t-1", candidateUsers: ["a"] } },
-      { action: "addCandidateGroups", params: { id: "t-1", candidateGroups: ["g"] } },
-    ]);
-    expect(mergeTaskCommands([])).toEqual([]);
   });
 });

@@ -1,0 +1,33 @@
+// lib/env.ts is the one reader of the environment: every variable is checked when the node starts, and a wrong
+// value is an error that names the variable (server.ts prints it and exits 1).
+import { describe, expect, it } from "vitest";
+import { readEnvironment } from "../../lib/env.ts";
+
+describe("readEnvironment", () => {
+  it("gives the documented defaults", () => {
+    const env = readEnvironment({});
+    expect(env.dataEntryDeletionStrategy).toBe("lax");
+    expect(env.eventMaxBytes).toBe(900 * 1024);
+    expect(env.api).toEqual({ waitTimeoutMs: 5000, readyMaxLag: 1000, sseRetentionMs: 600_000, sseRetentionEvents: 10_000, dashboardIntervalMs: 2000 });
+    expect(env.host).toBe("0.0.0.0");
+    expect(env.metricsHost).toBe("127.0.0.1");
+    expect(env.publicUrl).toBe("http://localhost:8081");
+    expect(env.usersFile).toBeNull();
+  });
+
+  it("reads the values given", () => {
+    const env = readEnvironment({ DATA_ENTRY_DELETION_STRATEGY: "Strict", API_WAIT_TIMEOUT: "250", PORT: "9000", HOST: "127.0.0.1", USERS_FILE: "users.json" });
+    expect(env.dataEntryDeletionStrategy).toBe("strict");
+    expect(env.api.waitTimeoutMs).toBe(250);
+    expect(env.publicUrl).toBe("http://localhost:9000");
+    expect(env.host).toBe("127.0.0.1");
+    expect(env.usersFile).toBe("users.json");
+  });
+
+  it("refuses a wrong value, naming the variable", () => {
+    expect(() => readEnvironment({ DATA_ENTRY_DELETION_STRATEGY: "sometimes" })).toThrow(/DATA_ENTRY_DELETION_STRATEGY must be one of lax, strict/);
+    expect(() => readEnvironment({ API_WAIT_TIMEOUT: "soon" })).toThrow(/API_WAIT_TIMEOUT must be a non-negative integer/);
+    expect(() => readEnvironment({ EVENT_MAX_BYTES: "-1" })).toThrow(/EVENT_MAX_BYTES/);
+    expect(() => readEnvironment({ SSE_RETENTION_MS: "1.5" })).toThrow(/SSE_RETENTION_MS/);
+  });
+});
