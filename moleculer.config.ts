@@ -5,6 +5,7 @@ import { readEnvironment, type Environment } from "./lib/env.ts";
 import { LocalFirstStrategy } from "./lib/strategies.ts";
 import { FastDiscoverer } from "./lib/discoverer.ts";
 import { TaskpoolPrometheusReporter } from "./lib/metrics.ts";
+import { LazyValidator } from "./lib/validator.ts";
 
 // Retrying is safe only where the request cannot have run: no endpoint, a full queue, or a node that
 // disconnected before answering (commands carry a commandId, so a rerun of those is deduplicated).
@@ -73,7 +74,8 @@ export function brokerConfig(env: Environment = readEnvironment()): BrokerOption
     // A stopping service waits this long for the requests it is serving; calls they made to other nodes are
     // answered 503 after a second (server.ts), so a node stops within 2 s of SIGTERM.
     tracking: { enabled: true, shutdownTimeout: 1500 },
-    validator: true,
+    // fastest-validator, each schema compiled on its first use (lib/validator.ts).
+    validator: new LazyValidator() as never,
     metrics: {
       enabled: true,
       // The separate metrics port shows host details without authentication: it listens on loopback unless

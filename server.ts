@@ -4,12 +4,14 @@
 // SIGINT or SIGTERM at any moment ends the node with exit code 0: during start-up no service that has not begun
 // starting starts any more (lib/lifecycle.ts), the ones under way finish, then everything stops; a second
 // signal exits at once. A configuration error exits 1 with one line naming the variable.
-import { ServiceBroker } from "moleculer";
-import { brokerConfig } from "./moleculer.config.ts";
+//
+// The embedded platform's database starts opening first (openEmbeddedEarly), before Moleculer and the services are
+// imported: PGlite's start and the imports then share the time instead of following each other.
+import type { ServiceBroker } from "moleculer";
+import { flushCompileCache } from "node:module";
 import { readEnvironment, type Environment } from "./lib/env.ts";
-import { loadServices } from "./services/index.ts";
 import { handBackPendingCalls, NodeLifecycle, processStopping } from "./lib/lifecycle.ts";
-import { checkEmbeddedLayout } from "./stores/database.ts";
+import { checkEmbeddedLayout, openEmbeddedEarly } from "./stores/database.ts";
 
 /** How long a stop may take before the node exits anyway, naming what still holds it. */
 const STOP_DEADLINE_MS = 4500;
@@ -27,6 +29,8 @@ try {
   console.error(`Taskpool cannot start: ${(err as Error).message}`);
   process.exit(1);
 }
+/** The embedded platform's hold on its database, given up once every service stopped. */
+const releaseEmbedded = !env.databaseUrl && !env.services ? openEmbeddedEarly(env.dataDir) : null;
 
 const lifecycle = new NodeLifecycle();
 let broker: ServiceBroker | null = null;
@@ -56,6 +60,7 @@ async function stop(signal: string): Promise<void> {
   await lifecycle.settled();
   try {
     await broker?.stop();
+    await releaseEmbedded?.();
   } catch (err) {
     console.error(`Stop failed: ${(err as Error).message}`);
   }
@@ -82,7 +87,7 @@ function onSignal(signal: string): void {
   void stop(signal);
 }
 // lib/early-signals.mjs holds the handlers from the first moment (and any signal that came while loading);
-// without it (plain `node --import tsx server.ts`), the handlers are installed here.
+// without it (plain `node server.ts`), the handlers are installed here.
 const signals = (globalThis as { taskpoolSignals?: { pending: string | null; dispatch: ((signal: string) => void) | null } }).taskpoolSignals;
 if (signals) {
   signals.dispatch = onSignal;
@@ -92,7 +97,8 @@ if (signals) {
   process.on("SIGTERM", () => onSignal("SIGTERM"));
 }
 
-broker = new ServiceBroker(brokerConfig(env));
+const [moleculer, { brokerConfig }, { loadServices }] = await Promise.all([import("moleculer"), import("./moleculer.config.ts"), import("./services/index.ts")]);
+broker = new moleculer.ServiceBroker(brokerConfig(env));
 let services: string[] = [];
 try {
   services = await loadServices(broker, env.services, lifecycle);
@@ -113,6 +119,8 @@ if (!lifecycle.stopping) {
     }
   }
   if (!lifecycle.stopping) {
+    // What this start compiled is on disk now (lib/compile-cache.mjs), even if the node is killed later.
+    flushCompileCache();
     broker.logger.info(
       `Taskpool node ${broker.nodeID} started (${env.services ? "services: " + services.join(", ") : "embedded platform"}; ` +
         `transporter: ${env.transporter ?? "none"}; event store: ${env.databaseUrl ? "PostgreSQL" : "PGlite in " + env.dataDir}; ` +

@@ -4,7 +4,8 @@
 //   a. bare PGlite: `new PGlite({ dataDir })` in a plain node process (no tsx, no Taskpool) until `waitReady`,
 //      on an empty directory (initdb in WebAssembly) and on the database it created (open); the resident memory
 //      (VmRSS of /proc/<pid>/status) of that process holding the open database after one `SELECT 1`;
-//   b. the platform: `node --import tsx server.ts` (what `npm start` execs) with a fresh DATA_DIR and spare PORT /
+//   b. the platform: what `npm start` execs (PLATFORM_ARGS: plain node, types stripped by Node, the compile cache of
+//      lib/compile-cache.mjs) with a fresh DATA_DIR and spare PORT /
 //      APP_PORT, from spawn until `GET /api/ready` answers 200 — first start on the empty data directory, then a
 //      restart on the data it wrote (each start ends with SIGINT; exit code and stop time are printed too);
 //   c. the idle platform's VmRSS 2 s after ready (first start and restart); then, once, its growth with
@@ -14,7 +15,7 @@
 //      `/api/ready` reports the view caught up (lag 0) and the process has idled for 5 s.
 //
 // Where the start-up time goes is read from the platform's own log timestamps (LOG_LEVEL=info): spawn → first log
-// line (node, tsx and moleculer.config.ts imports), → broker built, → services imported and created, → event store
+// line (node, Moleculer and moleculer.config.ts imports), → broker built, → services imported and created, → event store
 // open, → view store open, → "Taskpool node … started", → /api/ready 200.
 //
 // Environment: BENCH_STARTUP_REPEATS (default 3), BENCH_STARTUP_TASKS (default 20000; growth step), BENCH_NATS_URL
@@ -28,6 +29,9 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { ServiceBroker, type BrokerOptions } from "moleculer";
+// Registers the aggregate commands' Shard strategy (task.create names it): a client broker without it does not know
+// the platform's command actions ("Service 'task.create' is not found").
+import "../lib/strategies.ts";
 import { Cleanup, createTaskParams, envNumber, environmentLines, formatMs, formatTable, natsUrl, percentile, runId } from "./lib.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -206,13 +210,21 @@ interface PlatformRun {
 }
 
 const MILESTONES: { label: string; pattern: RegExp }[] = [
-  { label: "first log line (node + tsx + moleculer.config.ts imported)", pattern: /Moleculer v[\d.]+ is starting/ },
+  { label: "first log line (node + moleculer + moleculer.config.ts imported)", pattern: /Moleculer v[\d.]+ is starting/ },
   { label: "broker built (middlewares registered)", pattern: /Registered \d+ middleware/ },
   { label: "services imported and created (first service log)", pattern: /API Gateway server created|Waiting for service/ },
   { label: "event store open (PGlite + migrations)", pattern: /Event store ready on/ },
   { label: "view store open", pattern: /View store:/ },
   { label: "\"Taskpool node … started\" (all services started)", pattern: /Taskpool node .* started/ },
 ];
+
+/** Node's arguments of `npm start` (package.json), so that the bench measures what a user runs. */
+const PLATFORM_ARGS: string[] = (() => {
+  const script = (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts.start!;
+  const match = /^(?:exec )?node (.+)$/.exec(script.trim());
+  if (!match) throw new Error(`npm start is not "node …": ${script}`);
+  return match[1]!.split(/\s+/);
+})();
 
 async function waitReady(port: number, child: Child, timeoutMs: number, predicate: (body: any) => boolean = () => true): Promise<number> {
   const deadline = performance.now() + timeoutMs;
@@ -247,7 +259,7 @@ function milestonesOf(child: Child): Record<string, number> {
 
 async function platformStart(dataDir: string): Promise<PlatformRun> {
   const { env, port } = await platformEnv(dataDir);
-  const child = startChild(["--import", "tsx", "server.ts"], env);
+  const child = startChild(PLATFORM_ARGS, env);
   const readyMs = await waitReady(port, child, 180_000);
   const milestones = milestonesOf(child);
   await sleep(2000);
@@ -271,7 +283,7 @@ async function growth(dataDir: string): Promise<Growth> {
   const nats = natsUrl();
   const namespace = `bench-startup-${id}`;
   const { env, port } = await platformEnv(dataDir, { TRANSPORTER: nats, NAMESPACE: namespace, NODE_ID: `bench-startup-platform-${id}` });
-  const child = startChild(["--import", "tsx", "server.ts"], env);
+  const child = startChild(PLATFORM_ARGS, env);
   await waitReady(port, child, 180_000);
   await sleep(5000);
   const idleRssMb = rssMb(child.pid);
@@ -342,7 +354,7 @@ function mb(value: number): string {
 async function main(): Promise<void> {
   const startedAt = performance.now();
   const header = [
-    "Start-up benchmark: `npm start` (node --import tsx server.ts) next to a bare PGlite, child processes, same run",
+    `Start-up benchmark: \`npm start\` (node ${PLATFORM_ARGS.join(" ")}) next to a bare PGlite, child processes, same run`,
     ...environmentLines({
       runs: `${repeats} of each measurement (median printed), in the order: bare create, bare open, first start, restart`,
       platform: "server.ts without SERVICES (the embedded platform), fresh DATA_DIR per run, LOG_LEVEL=info, spare PORT/APP_PORT",

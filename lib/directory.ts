@@ -18,7 +18,10 @@ export class Directory {
   private readonly byId = new Map<string, DirectoryUser>();
   private readonly byName = new Map<string, DirectoryUser>();
 
-  constructor(readonly users: DirectoryUser[]) {
+  readonly users: DirectoryUser[];
+
+  constructor(users: DirectoryUser[]) {
+    this.users = users;
     for (const user of users) {
       this.byId.set(user.id, user);
       this.byName.set(user.username, user);

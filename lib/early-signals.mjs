@@ -1,6 +1,7 @@
-// Loaded first (`node --import ./lib/early-signals.mjs --import tsx server.ts`): the node's SIGINT/SIGTERM
-// handlers are in place before Node has loaded any TypeScript, so a Ctrl-C during start-up is never the default
-// "kill at once". A signal that comes before server.ts takes over (`dispatch`) is kept and handed to it then.
+// Loaded first (`node --import ./lib/early-signals.mjs --import ./lib/compile-cache.mjs server.ts`): the node's
+// SIGINT/SIGTERM handlers are in place before Node has loaded any TypeScript, so a Ctrl-C during start-up is never
+// the default "kill at once". A signal that comes before server.ts takes over (`dispatch`) is kept and handed to it
+// then.
 // Plain JavaScript, so that it needs no loader.
 const signals = { pending: null, pendingAt: 0, dispatch: null };
 globalThis.taskpoolSignals = signals;

@@ -33,13 +33,16 @@ function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> 
 export class NodeLifecycle {
   stopping = false;
   private readonly starts = new Set<Promise<void>>();
+  private readonly startWaitMs: number;
 
   /**
    * @param startWaitMs how long a stop waits for a start under way (opening a database, say); a start that takes
    *   longer is left to the process's exit, which the stores survive like any crash, instead of being raced by
    *   its own stop.
    */
-  constructor(private readonly startWaitMs = 500) {}
+  constructor(startWaitMs = 500) {
+    this.startWaitMs = startWaitMs;
+  }
 
   /** Resolves when every start that began has finished, or after the bound. */
   async settled(): Promise<void> {

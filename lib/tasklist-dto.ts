@@ -15,16 +15,19 @@ type Template = { task?: string; process?: string; dataEntry?: string };
 export const USER_ID_PLACEHOLDER = "%userId%";
 
 export class FormUrls {
+  private readonly templates: Record<string, Template>;
+  private readonly platformUrl: string | null;
+
   /**
    * @param platformUrl where Taskpool's own task list is reached from a browser: a process that starts directly
    *   and has no start form template gets a link to its start dialog there, so that Polyflow's "Start new…" menu,
    *   which can only follow links, starts it too; a task without a form template gets a link to itself there.
    *   Null: no such links.
    */
-  constructor(
-    private readonly templates: Record<string, Template>,
-    private readonly platformUrl: string | null = null,
-  ) {}
+  constructor(templates: Record<string, Template>, platformUrl: string | null = null) {
+    this.templates = templates;
+    this.platformUrl = platformUrl;
+  }
 
   /** From FORM_URLS, APP_PORT and PUBLIC_URL as lib/env.ts reads them. */
   static fromEnvironment(raw: string | undefined, appPort: string, platformUrl: string): FormUrls {

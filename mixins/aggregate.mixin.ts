@@ -62,7 +62,10 @@ interface Loaded<S> {
 /** A small LRU: a Map keeps insertion order, so the first key is the least recently used. */
 class StateCache<S> {
   private readonly entries = new Map<string, Loaded<S>>();
-  constructor(private readonly capacity: number) {}
+  private readonly capacity: number;
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
   get(id: string): Loaded<S> | undefined {
     const entry = this.entries.get(id);
     if (entry) {

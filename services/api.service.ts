@@ -212,13 +212,15 @@ const ApiService: ServiceSchema<any> = {
         const reasons: string[] = waitingFor();
         let head: { globalPosition: number; token: string } | null = null;
         try {
-          head = await ctx.call("eventstore.head", {}, { timeout: 3000 });
+          // No retries: a probe asked while the node is still starting answers 503 at once, not after the retry
+          // policy's back-off (which held the first 200 back by up to two seconds after the start).
+          head = await ctx.call("eventstore.head", {}, { timeout: 3000, retries: 0 });
         } catch (err) {
           reasons.push(`event store unreachable: ${(err as Error).message}`);
         }
         let view: { token: string; globalPosition: number } | null = null;
         try {
-          view = await ctx.call("view.position", {}, { timeout: 3000 });
+          view = await ctx.call("view.position", {}, { timeout: 3000, retries: 0 });
         } catch (err) {
           reasons.push(`view unreachable: ${(err as Error).message}`);
         }

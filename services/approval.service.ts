@@ -29,7 +29,7 @@ import { Authenticator, callerOf, checkInput, errorResponse, Gate, sendError, se
 import { createEngineConnector, engineConnectorSettingsFromEnv, type EngineConnectorOptions } from "./engine-connector.service.ts";
 import { isEngineError, type EngineTask, type EngineTaskWithDetails } from "../stores/engine/engine-adapter.ts";
 import { registerEngine, unregisterEngine, type ProcessEngine } from "../stores/engine/process-engine.ts";
-import { OperatonEngine } from "../stores/engine/operaton-engine.ts";
+import type { OperatonEngine } from "../stores/engine/operaton-engine.ts";
 import type { EmbeddedEngineOptions } from "../stores/engine/embedded-engine.ts";
 import type { ExternalTaskInput } from "../stores/engine/external-tasks.ts";
 import { plainValues } from "../domain/engine/variables.ts";
@@ -325,7 +325,7 @@ export function createApprovalService(options: ApprovalServiceOptions = {}): Ser
             engineError: this.engineError,
             processDefinitionId: this.definitionId,
             port: this.server?.address()?.port ?? null,
-            externalTasks: engine instanceof OperatonEngine ? engine.workerStatus() : typeof engine?.status === "function" ? await engine.status() : null,
+            externalTasks: typeof (engine as Partial<OperatonEngine> | null)?.workerStatus === "function" ? (engine as OperatonEngine).workerStatus() : typeof engine?.status === "function" ? await engine.status() : null,
           };
         },
       },
@@ -647,7 +647,8 @@ export function createApprovalService(options: ApprovalServiceOptions = {}): Ser
         const engine: ProcessEngine =
           options.engine ??
           (s.engineUrl
-            ? new OperatonEngine({
+            ? // Loaded only here: its external-task client (and the HTTP stack under it) is not needed on the embedded engine.
+              new (await import("../stores/engine/operaton-engine.ts")).OperatonEngine({
                 baseUrl: s.engineUrl,
                 username: s.engineUsername,
                 password: s.enginePassword,

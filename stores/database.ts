@@ -127,6 +127,7 @@ async function openOnce(options: DatabaseOptions): Promise<Database> {
 
 async function migrate(knex: Knex, options: DatabaseOptions): Promise<void> {
   const { schema } = options;
+  if (await migrated(knex, options)) return;
   await knex.raw(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
   {
     await knex.migrate.latest({
@@ -149,6 +150,21 @@ async function migrate(knex: Knex, options: DatabaseOptions): Promise<void> {
       },
     });
   }
+}
+
+/**
+ * Whether the owner's schema has exactly the migrations this version knows, all applied: then a start needs no
+ * migration run. knex's own check asks information_schema several times per owner and takes its lock table — on
+ * the embedded database that was a tenth of a second per owner on every restart; this is two plain statements.
+ * Anything else (a fresh schema, a migration to apply, one this version does not know) goes through knex, which
+ * applies or refuses as before.
+ */
+async function migrated(knex: Knex, options: DatabaseOptions): Promise<boolean> {
+  const table = `"${options.schema}"."${options.migrationsTable}"`;
+  const exists = await knex.raw(`SELECT to_regclass(?) IS NOT NULL AS present`, [table]);
+  if (!(exists.rows as { present: boolean }[])[0]?.present) return false;
+  const applied = new Set(((await knex.raw(`SELECT name FROM ${table}`)).rows as { name: string }[]).map((row) => row.name));
+  return applied.size === options.migrations.length && options.migrations.every((migration) => applied.has(migration.name));
 }
 
 // ---- the shared embedded database ---------------------------------------------------------------------------------
@@ -178,6 +194,22 @@ function sharedPGlite(dir: string): Promise<SharedPGlite> {
     (shared as SharedPGlite & { refs: number }).refs += 1;
     return shared;
   });
+}
+
+/**
+ * Starts opening the embedded database before any owner asks for it, and holds it open until the returned release:
+ * `npm start` calls this before it imports the services, so that PGlite's WebAssembly compiles and PostgreSQL starts
+ * while the modules load — on a restart those two were most of the time, one after the other. The owners then get
+ * this PGlite when they open theirs. A failure is left to them: the entry is dropped, so an owner's open tries again
+ * and reports it.
+ */
+export function openEmbeddedEarly(dataDir: string): () => Promise<void> {
+  const entry = sharedPGlite(resolve(embeddedDatabaseDirectory(dataDir)));
+  entry.catch(() => undefined);
+  return async () => {
+    const shared = await entry.catch(() => null);
+    await shared?.release();
+  };
 }
 
 async function privatePGlite(): Promise<SharedPGlite> {

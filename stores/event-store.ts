@@ -110,10 +110,13 @@ function escapeLike(prefix: string): string {
 }
 
 export class EventStore {
-  constructor(
-    private readonly knex: Knex,
-    private readonly upcasters: Upcasters,
-  ) {}
+  private readonly knex: Knex;
+  private readonly upcasters: Upcasters;
+
+  constructor(knex: Knex, upcasters: Upcasters) {
+    this.knex = knex;
+    this.upcasters = upcasters;
+  }
 
   private toEvent(row: EventRow): RecordedEvent {
     const { schemaVersion, data } = this.upcasters.upcast(row.event_type, row.schema_version, row.data);

@@ -252,10 +252,13 @@ export function countQuery(table: string, filter: Filter): Sql {
 const WRITE_CHUNK = 500;
 
 class PostgresViewCollection<D extends Doc> implements ViewCollection<D> {
-  constructor(
-    private readonly store: PostgresViewStore,
-    private readonly table: string,
-  ) {}
+  private readonly store: PostgresViewStore;
+  private readonly table: string;
+
+  constructor(store: PostgresViewStore, table: string) {
+    this.store = store;
+    this.table = table;
+  }
 
   async find(filter: Filter, options: FindOptions = {}): Promise<D[]> {
     const where = whereOf(filter);
@@ -372,7 +375,11 @@ export class PostgresViewStore implements ViewStore {
   /** Rows written per table since its statistics were last gathered (embedded only). */
   private readonly unanalyzed = new Map<string, number>();
 
-  private constructor(private readonly database: Database) {}
+  private readonly database: Database;
+
+  private constructor(database: Database) {
+    this.database = database;
+  }
 
   static async open(options: PostgresViewStoreOptions): Promise<PostgresViewStore> {
     const database = await openDatabase({
@@ -425,10 +432,20 @@ export class PostgresViewStore implements ViewStore {
 
   async ensureTable(table: string): Promise<void> {
     if (this.tables.has(table)) return;
+    // Only what is missing: "CREATE … IF NOT EXISTS" of an existing index still locks and looks up the table, and
+    // on the embedded database the view's dozen of them were a noticeable part of every restart.
+    const statements = tableDdl(table).map((sql) => ({ sql, relation: /IF NOT EXISTS "([^"]+)"/.exec(sql)![1]! }));
+    const existing = new Set(
+      (
+        await this.rows<{ relname: string }>(
+          `SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relname = ANY(?::text[])`,
+          [this.database.schema, statements.map((statement) => statement.relation)],
+        )
+      ).map((row) => row.relname),
+    );
+    for (const statement of statements) if (!existing.has(statement.relation)) await this.db().raw(statement.sql);
     const byPrincipal = principalTable(table);
-    const [existing] = byPrincipal ? await this.rows<{ found: string | null }>(`SELECT to_regclass(?) AS found`, [`"${byPrincipal}"`]) : [];
-    for (const statement of tableDdl(table)) await this.db().raw(statement);
-    if (byPrincipal && !existing?.found) {
+    if (byPrincipal && !existing.has(byPrincipal)) {
       // A table of an earlier version, written before the principal table existed: fill it once from the documents.
       await this.db().raw(`INSERT INTO "${byPrincipal}" (principal, id) SELECT DISTINCT unnest(principals), id FROM "${table}" WHERE NOT deleted ON CONFLICT DO NOTHING`);
     }

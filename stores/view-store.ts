@@ -2,8 +2,18 @@
 // and evaluates the very same MongoDB filter and sort documents with mingo. The view service talks only to this
 // interface, so both answer every query alike; only scale differs.
 import type { Collection, Db, MongoClient } from "mongodb";
-import { Query } from "mingo";
+import type { Query as MingoQuery } from "mingo";
+import { createRequire } from "node:module";
 import type { SortSpec } from "../domain/view/filters.ts";
+
+// mingo (about 300 modules) is loaded by the first in-memory collection that runs a query, not by every process
+// that imports this file: the embedded platform's view lives in PostgreSQL and never needs it.
+const require = createRequire(import.meta.url);
+let mingoQuery: typeof MingoQuery | null = null;
+function query(filter: Filter): MingoQuery {
+  mingoQuery ??= (require("mingo") as typeof import("mingo")).Query;
+  return new mingoQuery(filter);
+}
 
 export type Doc = { _id: string } & Record<string, any>;
 export type Filter = Record<string, unknown>;
@@ -60,7 +70,11 @@ function sortObject(sort: SortSpec | undefined): Record<string, 1 | -1> | undefi
 // ---- MongoDB -----------------------------------------------------------------------------------------------------
 
 class MongoViewCollection<D extends Doc> implements ViewCollection<D> {
-  constructor(private readonly collection: Collection<D>) {}
+  private readonly collection: Collection<D>;
+
+  constructor(collection: Collection<D>) {
+    this.collection = collection;
+  }
 
   async find(filter: Filter, options: FindOptions = {}): Promise<D[]> {
     let cursor = this.collection.find(filter as never);
@@ -113,10 +127,13 @@ class MongoViewCollection<D extends Doc> implements ViewCollection<D> {
 
 export class MongoViewStore implements ViewStore {
   readonly kind = "mongo" as const;
-  private constructor(
-    private readonly client: MongoClient,
-    private readonly db: Db,
-  ) {}
+  private readonly client: MongoClient;
+  private readonly db: Db;
+
+  private constructor(client: MongoClient, db: Db) {
+    this.client = client;
+    this.db = db;
+  }
 
   /** Connects to `url`; the database is the URL's path, or `database` when given. */
   static async connect(url: string, database?: string): Promise<MongoViewStore> {
@@ -225,7 +242,7 @@ class MemoryViewCollection<D extends Doc> implements ViewCollection<D> {
   private matching(filter: Filter): D[] {
     const candidates = this.candidates(filter);
     if (Object.keys(filter).length === 0) return candidates;
-    return new Query(filter).find<D>(candidates).all();
+    return query(filter).find<D>(candidates).all();
   }
 
   private present(found: D[], options: FindOptions): D[] {
@@ -240,7 +257,7 @@ class MemoryViewCollection<D extends Doc> implements ViewCollection<D> {
   async page(filter: Filter, options: FindOptions): Promise<{ docs: D[]; total: number }> {
     // One pass of the filter for both the page and the total.
     const matching = this.matching(filter);
-    let cursor = new Query({}).find<D>(matching);
+    let cursor = query({}).find<D>(matching);
     const sort = sortObject(options.sort);
     if (sort) cursor = cursor.sort(sort);
     if (options.skip) cursor = cursor.skip(options.skip);
@@ -249,7 +266,7 @@ class MemoryViewCollection<D extends Doc> implements ViewCollection<D> {
   }
 
   async find(filter: Filter, options: FindOptions = {}): Promise<D[]> {
-    let cursor = new Query(filter).find<D>(this.candidates(filter));
+    let cursor = query(filter).find<D>(this.candidates(filter));
     const sort = sortObject(options.sort);
     if (sort) cursor = cursor.sort(sort);
     if (options.skip) cursor = cursor.skip(options.skip);

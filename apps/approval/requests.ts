@@ -115,10 +115,13 @@ export interface RequestStoreOptions {
 }
 
 export class RequestStore {
-  private constructor(
-    private readonly database: Database,
-    private readonly knex: Knex,
-  ) {}
+  private readonly database: Database;
+  private readonly knex: Knex;
+
+  private constructor(database: Database, knex: Knex) {
+    this.database = database;
+    this.knex = knex;
+  }
 
   static async open(options: RequestStoreOptions): Promise<RequestStore> {
     const database = await openDatabase({

@@ -104,11 +104,13 @@ function tokenize(text: string, from: number, closed: boolean): { tokens: Token[
 
 class Parser {
   private position = 0;
+  private readonly tokens: Token[];
+  private readonly text: string;
 
-  constructor(
-    private readonly tokens: Token[],
-    private readonly text: string,
-  ) {}
+  constructor(tokens: Token[], text: string) {
+    this.tokens = tokens;
+    this.text = text;
+  }
 
   parse(): Node {
     if (this.peek().type === "end") throw this.error("Empty expression");

@@ -163,7 +163,11 @@ function instanceInfoOf(record: InstanceRecord, definitionName: string | null): 
 }
 
 export class EmbeddedAdapter implements EngineAdapter {
-  constructor(private readonly engine: EmbeddedEngineCore) {}
+  private readonly engine: EmbeddedEngineCore;
+
+  constructor(engine: EmbeddedEngineCore) {
+    this.engine = engine;
+  }
 
   private store(): Promise<EngineStore> {
     return this.engine.store();

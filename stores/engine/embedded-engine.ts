@@ -27,7 +27,7 @@ import { readEnvironment } from "../../lib/env.ts";
 import { EngineError, isEngineError, type StartProcessRequest } from "./engine-adapter.ts";
 import { EmbeddedAdapter, type EmbeddedEngineCore } from "./embedded-adapter.ts";
 import { AttributeError, inputParameters, outputParameters, userTaskAttributes } from "./embedded/camunda-attributes.ts";
-import { describeResource, InstanceRun, type WaitingActivity } from "./embedded/bpmn-runtime.ts";
+import type { InstanceRun, ProcessDescription, WaitingActivity } from "./embedded/bpmn-runtime.ts";
 import { diffVariables, splitByScope } from "./embedded/variable-changes.ts";
 import {
   ConcurrentStepError,
@@ -43,6 +43,17 @@ import type { ExternalTaskHandler, ExternalTaskInput, TopicOptions } from "./ext
 import type { BpmnResource, ProcessEngine } from "./process-engine.ts";
 import { sleep } from "../../lib/sleep.ts";
 import { KeyedSerialQueue } from "../../lib/serial.ts";
+
+/**
+ * bpmn-engine and its BPMN moddle (about a hundred modules) are loaded by the first deployment that changes
+ * something or the first step of an instance, not with the engine: a restart with nothing to deploy or to run does
+ * not need them.
+ */
+let runtime: Promise<typeof import("./embedded/bpmn-runtime.ts")> | null = null;
+function bpmnRuntime(): Promise<typeof import("./embedded/bpmn-runtime.ts")> {
+  runtime ??= import("./embedded/bpmn-runtime.ts");
+  return runtime;
+}
 
 export interface EmbeddedEngineLogger {
   info(...args: unknown[]): void;
@@ -282,9 +293,9 @@ export class EmbeddedEngine implements ProcessEngine, EmbeddedEngineCore {
     const deploymentId = randomUUID();
     const definitions: Parameters<EngineStore["insertDeployment"]>[2] = [];
     for (const resource of changed) {
-      let processes: Awaited<ReturnType<typeof describeResource>>;
+      let processes: ProcessDescription[];
       try {
-        processes = await describeResource(resource.content);
+        processes = await (await bpmnRuntime()).describeResource(resource.content);
       } catch (err) {
         throw new EngineError("invalid", `${resource.name} is not valid BPMN: ${messageOf(err)}`, { reason: messageOf(err) });
       }
@@ -431,7 +442,7 @@ export class EmbeddedEngine implements ProcessEngine, EmbeddedEngineCore {
     };
     let run: InstanceRun | null = null;
     try {
-      run = await InstanceRun.recover(instance.engineState, definition.serializedSource, definition.key);
+      run = await (await bpmnRuntime()).InstanceRun.recover(instance.engineState, definition.serializedSource, definition.key);
       if (run.outcome === "failed") throw run.error;
       const ends = await act(run, input);
       const write = await this.recordStep(run, input, ends, this.now());
@@ -463,7 +474,7 @@ export class EmbeddedEngine implements ProcessEngine, EmbeddedEngineCore {
       const now = this.now();
       let run: InstanceRun | null = null;
       try {
-        run = await InstanceRun.start(instanceId, resource.content, definition.key, variables);
+        run = await (await bpmnRuntime()).InstanceRun.start(instanceId, resource.content, definition.key, variables);
         const instance: InstanceRecord = {
           id: instanceId,
           definitionId: definition.id,

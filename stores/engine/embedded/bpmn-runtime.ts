@@ -271,10 +271,12 @@ export class InstanceRun {
   /** The start event the instance started at (a start step only). */
   startActivityId: string | null = null;
 
-  private constructor(
-    private readonly engine: BpmnEngine,
-    private readonly processKey: string,
-  ) {
+  private readonly engine: BpmnEngine;
+  private readonly processKey: string;
+
+  private constructor(engine: BpmnEngine, processKey: string) {
+    this.engine = engine;
+    this.processKey = processKey;
     engine.on("error", (err: unknown) => {
       this.failure ??= err instanceof Error ? err : new Error(String(err));
     });

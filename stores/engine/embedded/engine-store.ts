@@ -377,10 +377,13 @@ function variableUpdateOf(row: Record<string, any>): VariableUpdateRecord {
 // The store ----------------------------------------------------------------------------------------------------------------
 
 export class EngineStore {
-  private constructor(
-    private readonly database: Database,
-    private readonly knex: Knex,
-  ) {}
+  private readonly database: Database;
+  private readonly knex: Knex;
+
+  private constructor(database: Database, knex: Knex) {
+    this.database = database;
+    this.knex = knex;
+  }
 
   static async open(options: EngineStoreOptions): Promise<EngineStore> {
     const database = await openDatabase({
