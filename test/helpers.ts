@@ -6,6 +6,7 @@ import { expect } from "vitest";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import type { Browser } from "playwright-core";
 import { LocalFirstStrategy } from "../lib/strategies.ts";
 
@@ -123,9 +124,20 @@ export interface NodeProcess {
   pid: number;
 }
 
-/** Starts `server.ts` (a real Taskpool node) in a child process with the given environment. */
+/**
+ * The node options of `npm start`, read from package.json's start script (`exec node <options> server.ts`), so that
+ * the tests start a node exactly as a user does: Node's own type stripping, the early signal handlers, the cache.
+ */
+function startOptions(): string[] {
+  const script = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { scripts: { start: string } }).scripts.start;
+  const match = /^exec node (.*) server\.ts$/.exec(script.trim());
+  if (!match) throw new Error(`package.json's start script is not "exec node <options> server.ts": ${script}`);
+  return match[1]!.split(/\s+/);
+}
+
+/** Starts a real Taskpool node (`server.ts`, as `npm start` does) in a child process with the given environment. */
 export function spawnNode(env: Record<string, string>, entry = "server.ts"): NodeProcess {
-  const child = spawn(process.execPath, ["--import", "./lib/early-signals.mjs", "--import", "tsx", entry], {
+  const child = spawn(process.execPath, [...startOptions(), entry], {
     env: { ...process.env, LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
