@@ -57,6 +57,8 @@ import { RequestStore, requestDataEntry, type ApprovalRequest, type ApprovalRequ
 const require = createRequire(import.meta.url);
 const swaggerUiDir = dirname(require.resolve("swagger-ui-dist/package.json"));
 const swaggerIndex = join(dirname(fileURLToPath(import.meta.url)), "..", "apps", "approval", "swagger-ui.html");
+/** The platform pages' shared module (public/assets/page.js), served to the forms as /forms/shared/. */
+const SHARED_ASSETS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "public", "assets");
 
 // Settings -----------------------------------------------------------------------------------------------------------
 
@@ -279,6 +281,8 @@ export function createApprovalService(options: ApprovalServiceOptions = {}): Ser
             this.sendApiError(req, res, err);
           },
         },
+        // The platform pages' credentials and DOM helper (public/assets/page.js), which the forms import.
+        { name: "approval-forms-shared", path: "/forms/shared", mappingPolicy: "restrict", use: [serveStatic(SHARED_ASSETS_DIR, { index: false })], aliases: {} },
         { name: "approval-forms", path: "/forms", mappingPolicy: "restrict", use: [serveStatic(FORMS_DIR, { index: ["index.html"] })], aliases: {} },
         { name: "approval-swagger-ui", path: "/swagger-ui", mappingPolicy: "restrict", use: [serveStatic(swaggerUiDir, { index: false })], aliases: {} },
       ],

@@ -1,4 +1,5 @@
-// What the platform's browser pages (the task list, the cluster dashboard) share: the DOM helper, and how a page
+// What the platform's browser pages (the task list, the cluster dashboard, and the example application's forms,
+// which its gateway serves this file to as /forms/shared/page.js) share: the DOM helper, and how a page
 // proves who is asking when the gateway verifies tokens (JWT mode).
 //
 // A token is handed to a page in the address's fragment — `/#access_token=<jwt>` or `/dashboard/#access_token=<jwt>`,
@@ -38,12 +39,17 @@ export function takeTokenFromAddress() {
   const fragment = new URLSearchParams(window.location.hash.slice(1));
   const token = fragment.get("access_token");
   if (token) {
-    sessionStorage.setItem(TOKEN_KEY, token);
+    rememberToken(token);
     fragment.delete("access_token");
     const rest = fragment.toString();
     history.replaceState(null, "", `${window.location.pathname}${window.location.search}${rest ? `#${rest}` : ""}`);
   }
   return currentToken();
+}
+
+/** Keeps `token` for this tab. */
+export function rememberToken(token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
 }
 
 export function forgetToken() {
@@ -80,7 +86,7 @@ export function signInForm(reason, onToken) {
         event.preventDefault();
         const token = input.value.trim();
         if (!token) return;
-        sessionStorage.setItem(TOKEN_KEY, token);
+        rememberToken(token);
         onToken(token);
       },
     },

@@ -6,10 +6,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
 import type { ServiceBroker } from "moleculer";
 import { SignJWT } from "jose";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { call, launchChromium, startBroker, unique } from "../helpers.ts";
+import { createApprovalService } from "../../services/approval.service.ts";
+import { APPLICATION_NAME } from "../../apps/approval/process.ts";
 import { embeddedPlatform, gatewayBase } from "../platform.ts";
 
 const SECRET = "the HS256 secret of the sign-in page test, long enough";
+const embeddedAvailable = existsSync(fileURLToPath(new URL("../../stores/engine/embedded-engine.ts", import.meta.url)));
 
 function token(username: string, groups: string[]): Promise<string> {
   return new SignJWT({ preferred_username: username, groups }).setProtectedHeader({ alg: "HS256" }).setIssuedAt().setExpirationTime("10m").sign(new TextEncoder().encode(SECRET));
@@ -19,6 +24,7 @@ describe("the pages in JWT mode", () => {
   let broker: ServiceBroker;
   let browser: Browser;
   let base = "";
+  let app = "";
   const taskId = unique("signin-task");
   const createTask = (id: string, name: string) =>
     call(broker, "task.create", {
@@ -31,8 +37,19 @@ describe("the pages in JWT mode", () => {
 
   beforeAll(async () => {
     const securityEnv = { JWT_SECRET: SECRET, OPERATOR_GROUP: "operators", RATE_LIMIT: "100000" };
-    broker = await startBroker(embeddedPlatform(securityEnv));
+    const services = embeddedPlatform(securityEnv);
+    if (embeddedAvailable) {
+      // The example application's gateway, with the same authentication (its forms are the third page).
+      services.push(
+        createApprovalService({
+          env: securityEnv,
+          settings: { port: 0, host: "127.0.0.1", engineUrl: null, databaseUrl: null, pgliteDir: "memory", embeddedEngine: { applicationName: APPLICATION_NAME, databaseUrl: null, pgliteDir: "memory" } },
+        }),
+      );
+    }
+    broker = await startBroker(services);
     base = gatewayBase(broker);
+    if (embeddedAvailable) app = `http://127.0.0.1:${((await call(broker, "approval.status")) as { port: number }).port}`;
     await createTask(taskId, "Approve the sign-in");
     browser = await launchChromium();
   });
@@ -106,5 +123,28 @@ describe("the pages in JWT mode", () => {
     await kermit.page.waitForSelector(`#tasks-table tr[data-task-id="${live}"].new`, { timeout: 10_000 });
     expect(kermit.errors).toEqual([]);
     await kermit.close();
+  });
+
+  it.skipIf(!embeddedAvailable)("the example application's forms: ask for a token on 401, take one handed over after the route", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (err) => errors.push(err.message));
+    // Without a token the header user is refused (JWT mode): the form asks for a token instead of failing.
+    await page.goto(`${app}/forms/#/requests`);
+    await page.waitForSelector("#sign-in", { timeout: 15_000 });
+    expect(await page.textContent("#sign-in .reason")).toContain("Sign in with an access token");
+    // Pasted: the requests list of kermit (none yet).
+    await page.fill("#access-token", await token("kermit", ["muppetshow"]));
+    await page.click("#sign-in button[type=submit]");
+    await page.waitForSelector("h1:text('My requests')", { timeout: 15_000 });
+    // Handed over after the route: kept, taken out of the address, and used for a submission.
+    const other = await context.newPage();
+    await other.goto(`${app}/forms/#/start?access_token=${await token("piggy", ["muppetshow"])}`);
+    await other.waitForSelector("#subject", { timeout: 15_000 });
+    expect(other.url()).toBe(`${app}/forms/#/start`);
+    expect(await other.$("#sign-out")).not.toBeNull();
+    expect(errors).toEqual([]);
+    await context.close();
   });
 });

@@ -1,4 +1,4 @@
-/* global window, document, location, localStorage, fetch, FormData, URLSearchParams, Node */
+/* global window, document, location, localStorage, fetch, FormData, URLSearchParams, Node, history */
 // The forms of the example application "Request Approval": plain JavaScript, no build step. Routes (the
 // platform's form URLs point at them):
 //   #/start                              submit a new request
@@ -10,6 +10,11 @@
 // %userId% of the form URL) or ?user=<id>, in the query or after the route (#/start?userId=kermit); else the one
 // chosen last (localStorage). Every API call names them in the X-Current-User-ID header. Text from the server is
 // only ever set as text, never as HTML.
+// Where the gateway verifies tokens (JWT mode), the token names the user instead: it comes after the route
+// (#/requests?access_token=<jwt>, never sent to a server) or from the sign-in form shown when the API answers 401,
+// and is kept for the tab (the platform pages' page.js, served here as shared/page.js).
+
+import { currentToken, forgetToken, rememberToken, signInForm, signOutButton, withCredentials } from "./shared/page.js";
 
 const USER_KEY = "approval.user";
 const state = { user: null, environment: null };
@@ -71,14 +76,43 @@ function statusBadge(status) {
 // ---- API ----
 
 async function api(method, path, body) {
-  const headers = { Accept: "application/json" };
-  if (state.user) headers["X-Current-User-ID"] = state.user;
+  const headers = withCredentials({ Accept: "application/json" });
+  if (state.user && !currentToken()) headers["X-Current-User-ID"] = state.user;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await response.text();
   const data = text ? JSON.parse(text) : null;
+  if (response.status === 401) throw new SignInNeeded(data?.message ?? "no valid credentials");
   if (!response.ok) throw data ?? { message: `${response.status} ${response.statusText}` };
   return data;
+}
+
+/** The API refused the credentials (none, expired, or the header where tokens are required). */
+class SignInNeeded extends Error {}
+
+/** Shows the sign-in form instead of the view; the token it takes is kept for the tab and the route runs again. */
+function askForToken(reason) {
+  forgetToken();
+  show(signInForm(`Sign in with an access token issued for Taskpool: ${reason}.`, () => void route()));
+  document.getElementById("access-token").focus();
+}
+
+/** A token handed over after the route (#/…?access_token=…): kept for the tab and taken out of the address. */
+function takeTokenFromLink() {
+  const [path, query] = location.hash.split("?");
+  const params = new URLSearchParams(query ?? "");
+  const token = params.get("access_token");
+  if (!token) return;
+  rememberToken(token);
+  params.delete("access_token");
+  const rest = params.toString();
+  history.replaceState(null, "", `${location.pathname}${location.search}${path}${rest ? `?${rest}` : ""}`);
+}
+
+/** Signed in with a token: the token names the user, so the header's user choice is replaced by "Sign out". */
+function showTokenUser() {
+  const label = document.querySelector("label.user");
+  if (currentToken() && label) label.replaceWith(signOutButton());
 }
 
 // ---- user ----
@@ -338,16 +372,20 @@ async function route() {
     else if (parts[0] === "requests") await requestsView();
     else show(message("error", `Nothing here: #${path}`), h("p", {}, h("a", { href: "#/requests" }, "My requests")));
   } catch (err) {
-    show(errorMessage(err));
+    if (err instanceof SignInNeeded) askForToken(err.message);
+    else show(errorMessage(err));
   }
 }
 
 window.addEventListener("hashchange", () => {
+  takeTokenFromLink();
   takeUserFromLink();
   void route();
 });
 try {
+  takeTokenFromLink();
   await loadEnvironment();
+  showTokenUser();
   await route();
 } catch (err) {
   show(errorMessage(err));
