@@ -51,7 +51,7 @@ echo "== embedded platform on 127.0.0.1:$PORT (application :$APP_PORT), data in 
     HOST=127.0.0.1 PORT="$PORT" APP_PORT="$APP_PORT" DATA_DIR="$WORK/data" NODE_ID="fuzz-$$" \
     AUTH_HEADER_ENABLED=true RATE_LIMIT=100000000 LOG_LEVEL="${FUZZ_LOG_LEVEL:-warn}" \
     TASKLIST_URL="http://127.0.0.1:$PORT/" \
-    node --import ./lib/compile-cache.mjs server.ts
+    "$REPO_DIR/node_modules/.bin/node" --import ./lib/compile-cache.mjs server.ts
 ) > "$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 
