@@ -94,6 +94,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
   if (heartbeat.timeout <= heartbeat.interval) {
     throw new Error(`Environment variable HEARTBEAT_TIMEOUT_MS (${heartbeat.timeout}) must be longer than HEARTBEAT_INTERVAL_MS (${heartbeat.interval})`);
   }
+  const port = integer("PORT", env.PORT, 8081);
   return {
     nodeId: optional(env.NODE_ID) ?? `${hostname()}-${process.pid}`,
     namespace: optional(env.NAMESPACE) ?? "taskpool",
@@ -108,7 +109,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     viewStore: viewStore(env.VIEW_STORE),
     viewDatabaseUrl: optional(env.VIEW_DATABASE_URL),
     dataDir: resolve(optional(env.DATA_DIR) ?? "./data"),
-    port: integer("PORT", env.PORT, 8081),
+    port,
     appPort: integer("APP_PORT", env.APP_PORT, 8080),
     metricsPort: integer("METRICS_PORT", env.METRICS_PORT, 0),
     metricsHost: optional(env.METRICS_HOST) ?? "127.0.0.1",
@@ -116,7 +117,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     host: optional(env.HOST) ?? "0.0.0.0",
     usersFile: optional(env.USERS_FILE),
     formUrls: optional(env.FORM_URLS),
-    publicUrl: optional(env.PUBLIC_URL) ?? `http://localhost:${integer("PORT", env.PORT, 8081)}`,
+    publicUrl: optional(env.PUBLIC_URL) ?? `http://localhost:${port}`,
     dataEntryDeletionStrategy: oneOf("DATA_ENTRY_DELETION_STRATEGY", env.DATA_ENTRY_DELETION_STRATEGY, ["lax", "strict"] as const, "lax"),
     eventMaxBytes: integer("EVENT_MAX_BYTES", env.EVENT_MAX_BYTES, 900 * 1024) || 900 * 1024,
     api: {

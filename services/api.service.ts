@@ -756,7 +756,7 @@ const ApiService: ServiceSchema<any> = {
     this.auth = new Authenticator(security, this.directory);
     this.gate = new Gate(this.auth, { streamPaths: STREAM_PATHS });
     this.streamLimiter = new StreamLimiter(security);
-    Object.assign(this.settings, readEnvironment().api);
+    Object.assign(this.settings, configured.api);
   },
 
 

@@ -10,15 +10,15 @@ import ProcessVariableService from "../services/process-variable.service.ts";
 import ViewService from "../services/view.service.ts";
 import ApiService from "../services/api.service.ts";
 
+/** The event store on in-memory PGlite and the command services: the write side, for tests to add views to. */
+export function writeSide(): ServiceSchema<any>[] {
+  return [{ ...EventStoreService, settings: { pgliteDir: "memory" } }, TaskService, DataEntryService, ProcessDefinitionService, ProcessInstanceService, ProcessVariableService];
+}
+
 /** `securityEnv`: the gateway's authentication settings (lib/gateway-security.ts); without it, the process's env. */
 export function embeddedPlatform(securityEnv?: Record<string, string>): ServiceSchema<any>[] {
   return [
-    { ...EventStoreService, settings: { pgliteDir: "memory" } },
-    TaskService,
-    DataEntryService,
-    ProcessDefinitionService,
-    ProcessInstanceService,
-    ProcessVariableService,
+    ...writeSide(),
     { ...ViewService, settings: { mongoUrl: null, pgliteDir: "memory" } },
     { ...ApiService, settings: { ...ApiService.settings, port: 0, ip: "127.0.0.1", ...(securityEnv ? { securityEnv } : {}) } },
   ];

@@ -5,15 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
 import fc from "fast-check";
-import EventStoreService from "../../services/eventstore.service.ts";
-import TaskService from "../../services/task.service.ts";
-import DataEntryService from "../../services/data-entry.service.ts";
-import ProcessDefinitionService from "../../services/process-definition.service.ts";
-import ProcessInstanceService from "../../services/process-instance.service.ts";
-import ProcessVariableService from "../../services/process-variable.service.ts";
 import ViewService from "../../services/view.service.ts";
 import { MongoViewStore } from "../../stores/view-store.ts";
 import { call, dropSchema, errorOf, startBroker, testDatabaseUrl, testMongoUrl, unique, waitFor } from "../helpers.ts";
+import { writeSide } from "../platform.ts";
 import { REQUEST, seed, USER_ENTRY, users } from "../fixtures/view-seed.ts";
 
 const VIEWS = ["view", "viewMongo", "viewPostgres", "viewPglite"] as const;
@@ -27,12 +22,7 @@ const schema = unique("view").toLowerCase().replace(/[^a-z0-9_]/g, "_");
 
 beforeAll(async () => {
   broker = await startBroker([
-    { ...EventStoreService, settings: { pgliteDir: "memory" } },
-    TaskService,
-    DataEntryService,
-    ProcessDefinitionService,
-    ProcessInstanceService,
-    ProcessVariableService,
+    ...writeSide(),
     { ...ViewService, settings: { store: "memory", mongoUrl: null, processorName: "view-embedded", dropDelayMs: 60_000 } },
     { ...ViewService, name: "viewMongo", settings: { store: "mongo", mongoUrl: testMongoUrl(), database, processorName: "view-mongo", dropDelayMs: 60_000 } },
     { ...ViewService, name: "viewPostgres", settings: { store: "postgres", databaseUrl: testDatabaseUrl(), schema, processorName: "view-postgres", dropDelayMs: 60_000 } },
