@@ -38,6 +38,7 @@ import { Directory } from "../lib/directory.ts";
 import { openApiDocument, type OpenApiRoute } from "../lib/openapi.ts";
 import { dataEntryDto, FormUrls, processDto, taskDto, viewSort } from "../lib/tasklist-dto.ts";
 import { isoDate } from "../lib/params.ts";
+import { AnswerCache } from "../lib/answer-cache.ts";
 import { compareTokens } from "../lib/tokens.ts";
 import type { TaskpoolPrometheusReporter } from "../lib/metrics.ts";
 import type { User } from "../domain/types.ts";
@@ -322,17 +323,19 @@ const ApiService: ServiceSchema<any> = {
       },
       async handler(this: any, ctx: ApiContext) {
         const q = ctx.params.query;
-        const result = (await ctx.call("view.tasksWithDataEntriesForUser", {
-          user: this.userOf(ctx),
+        const user = this.userOf(ctx);
+        const params = {
+          user,
           page: q.page,
           size: q.size,
           sort: viewSort(arrayOf(q.sort), "task"),
           filters: arrayOf(q.filters),
           assignedToMeOnly: q.assignedToMeOnly ?? false,
           involvementsOnly: q.involvementsOnly ?? false,
-        })) as { elements: { task: Record<string, unknown>; dataEntries: Record<string, unknown>[] }[]; totalElementCount: number };
-        ctx.meta.$responseHeaders = { "X-ElementCount": String(result.totalElementCount) };
-        return result.elements.map((e) => ({ task: taskDto(e.task, this.formUrls), dataEntries: e.dataEntries.map((d) => dataEntryDto(d, this.formUrls)) }));
+        };
+        return this.listAnswer(ctx, "view.tasksWithDataEntriesForUser", params, (elements: { task: Record<string, unknown>; dataEntries: Record<string, unknown>[] }[]) =>
+          elements.map((e) => ({ task: taskDto(e.task, this.formUrls), dataEntries: e.dataEntries.map((d) => dataEntryDto(d, this.formUrls)) })),
+        );
       },
     },
 
@@ -386,16 +389,15 @@ const ApiService: ServiceSchema<any> = {
       params: { query: { ...listQuery, props: { ...listQuery.props, involvementsOnly: { type: "boolean", convert: true, optional: true } } } },
       async handler(this: any, ctx: ApiContext) {
         const q = ctx.params.query;
-        const result = (await ctx.call("view.dataEntriesForUser", {
+        const params = {
           user: this.userOf(ctx),
           page: q.page,
           size: q.size,
           sort: viewSort(arrayOf(q.sort), "dataEntry"),
           filters: arrayOf(q.filters),
           involvementsOnly: q.involvementsOnly ?? false,
-        })) as { elements: Record<string, unknown>[]; totalElementCount: number };
-        ctx.meta.$responseHeaders = { "X-ElementCount": String(result.totalElementCount) };
-        return result.elements.map((d) => dataEntryDto(d, this.formUrls));
+        };
+        return this.listAnswer(ctx, "view.dataEntriesForUser", params, (elements: Record<string, unknown>[]) => elements.map((d) => dataEntryDto(d, this.formUrls)));
       },
     },
 
@@ -478,6 +480,34 @@ const ApiService: ServiceSchema<any> = {
     userOf(ctx: ApiContext): User {
       const { username, groups } = ctx.meta.user!;
       return { username, groups };
+    },
+
+    /**
+     * A list answer (a page of a view query and its total): kept per question (the view action and its parameters,
+     * the caller included) with the view version it was computed from, and sent again as it was while the view
+     * has not moved on — the view only confirms the version (lib/answer-cache.ts). The body is serialised once.
+     */
+    async listAnswer<E>(this: any, ctx: ApiContext, action: string, params: Record<string, unknown>, render: (elements: E[]) => unknown[]): Promise<string | unknown[]> {
+      const answers: AnswerCache = this.answers;
+      if (!answers.enabled) {
+        const result = (await ctx.call(action, params)) as { elements: E[]; totalElementCount: number };
+        ctx.meta.$responseHeaders = { "X-ElementCount": String(result.totalElementCount) };
+        return render(result.elements);
+      }
+      const key = JSON.stringify([action, params]);
+      const kept = answers.get(key);
+      const result = (await ctx.call(action, { ...params, knownVersion: kept?.version ?? "" })) as
+        | { unchanged: true; version: string }
+        | { unchanged?: undefined; elements: E[]; totalElementCount: number; version: string };
+      let answer = kept;
+      if (!result.unchanged || !answer) {
+        if (result.unchanged) throw new Error(`${action} answered "unchanged" to a version it was not given`);
+        answer = { version: result.version, total: result.totalElementCount, body: JSON.stringify(render(result.elements)) };
+        answers.set(key, answer);
+      }
+      ctx.meta.$responseHeaders = { "X-ElementCount": String(answer.total) };
+      ctx.meta.$responseType = "application/json; charset=utf-8";
+      return answer.body;
     },
 
     // ---- task interactions ----
@@ -747,6 +777,7 @@ const ApiService: ServiceSchema<any> = {
     const configured = readEnvironment();
     this.directory = Directory.load();
     this.formUrls = FormUrls.fromEnvironment(configured.formUrls ?? undefined, String(configured.appPort), configured.publicUrl);
+    this.answers = new AnswerCache(configured.api.answerCacheBytes);
     this.sseStreams = new Set();
     this.openResponses = new Set();
     this.sseHistory = [];
