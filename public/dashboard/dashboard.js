@@ -7,8 +7,57 @@
 //
 // With authentication configured the dashboard needs an operator: the page sends this tab's token (page.js) and,
 // when the gateway answers 401 or 403, shows why and a sign-in form instead of the cluster.
+// @ts-check
 
-import { $, currentToken, forgetToken, h, signInForm, signOutButton, streamAddress, takeTokenFromAddress, withCredentials } from "/assets/page.js";
+import { $, currentToken, forgetToken, h, signInForm, signOutButton, streamAddress, takeTokenFromAddress, withCredentials } from "../assets/page.js";
+
+// ---- what GET /api/dashboard answers (services/api.service.ts, clusterSnapshot) ------------------------------
+
+/**
+ * @typedef {object} ClusterNode
+ * @property {string} id
+ * @property {boolean} available
+ * @property {boolean} local the gateway this page talks to
+ * @property {string | null} hostname only for operators
+ * @property {string[]} ipList only for operators
+ * @property {{ type: string, version: string, langVersion?: string } | null} client only for operators
+ * @property {string | null} offlineSince ISO time
+ * @property {number | null} cpu utilisation in percent
+ * @property {{ free: number, total: number, rss: number | null } | null} memory bytes
+ * @property {number | null} uptime seconds
+ */
+/**
+ * @typedef {object} ClusterService
+ * @property {string} name
+ * @property {string} fullName
+ * @property {string | number | null} version
+ * @property {string[]} nodes ids of the nodes it runs on
+ * @property {boolean} available
+ * @property {{ name: string, visibility: string }[]} actions
+ * @property {string[]} events
+ */
+/** @typedef {{ name: string, group: string | null, subscribers: string[] }} ClusterEvent */
+/** @typedef {{ globalPosition: number, token: string }} EventStoreHead */
+/**
+ * @typedef {object} Processor a tracking processor
+ * @property {string} name
+ * @property {string} status
+ * @property {number} globalPosition
+ * @property {number} lag events after its position
+ * @property {number} [headPosition]
+ * @property {string | null} owner
+ * @property {string | null} leaseUntil ISO time
+ * @property {string | null} lastError
+ */
+/**
+ * @typedef {object} Snapshot
+ * @property {string} at ISO time
+ * @property {ClusterNode[]} nodes
+ * @property {ClusterService[]} services
+ * @property {ClusterEvent[]} events
+ * @property {EventStoreHead | null} eventStore null: unreachable
+ * @property {Processor[]} processors
+ */
 
 const SNAPSHOT_URL = "/api/dashboard";
 const STREAM_URL = "/api/dashboard/events";
@@ -17,24 +66,33 @@ const STALE_MS = 7000;
 const STREAM_RETRY_MS = 15000;
 
 const state = {
+  /** @type {Snapshot | null} */
   snapshot: null,
   receivedAt: 0,
   mode: "connecting",
+  /** @type {EventSource | null} */
   source: null,
+  /** @type {ReturnType<typeof setInterval> | null} */
   pollTimer: null,
   /** The gateway refused this page's credentials: nothing is asked for until the person signs in. */
   refused: false,
+  /** @type {ReturnType<typeof setTimeout> | null} */
   retryTimer: null,
   showInternal: false,
-  openActions: new Set(),
-  offlineSeenAt: new Map(),
+  /** The services whose actions are unfolded (full names). */
+  openActions: /** @type {Set<string>} */ (new Set()),
+  /** node id → when this page first saw it offline. */
+  offlineSeenAt: /** @type {Map<string, Date>} */ (new Map()),
+  /** @type {number | null} */
   lastHead: null,
-  lastPositions: new Map(),
+  /** processor name → its position in the last snapshot. */
+  lastPositions: /** @type {Map<string, number>} */ (new Map()),
 };
 
 
 // ---- formatting ---------------------------------------------------------------------------------------------
 
+/** @param {number | null | undefined} seconds */
 function duration(seconds) {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "–";
   const s = Math.max(0, Math.floor(seconds));
@@ -48,6 +106,7 @@ function duration(seconds) {
   return `${ss}s`;
 }
 
+/** @param {number | null | undefined} n */
 function bytes(n) {
   if (n === null || n === undefined || !Number.isFinite(n)) return "–";
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -60,10 +119,12 @@ function bytes(n) {
   return `${value >= 100 || unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
 }
 
+/** @param {Date} date */
 function clock(date) {
   return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
+/** @param {number} ms from now */
 function relative(ms) {
   const s = Math.round(ms / 1000);
   return s >= 0 ? `in ${duration(s)}` : `${duration(-s)} ago`;
@@ -71,22 +132,36 @@ function relative(ms) {
 
 // ---- what a snapshot means ----------------------------------------------------------------------------------
 
+/** @param {ClusterService} service */
 const isInternal = (service) => service.name.startsWith("$");
 
-/** When a node went offline: the gateway sends it as an ISO time; else when this page first saw it offline. */
+/**
+ * When a node went offline: the gateway sends it as an ISO time; else when this page first saw it offline.
+ * @param {ClusterNode} node
+ */
 function offlineAt(node) {
   if (typeof node.offlineSince === "string" && Number.isFinite(Date.parse(node.offlineSince))) return new Date(node.offlineSince);
-  if (!state.offlineSeenAt.has(node.id)) state.offlineSeenAt.set(node.id, new Date());
-  return state.offlineSeenAt.get(node.id);
+  let seen = state.offlineSeenAt.get(node.id);
+  if (seen === undefined) {
+    seen = new Date();
+    state.offlineSeenAt.set(node.id, seen);
+  }
+  return seen;
 }
 
+/**
+ * @param {Snapshot} snapshot
+ * @returns {Map<string, ClusterService[]>} node id → the (shown) services on it, by name
+ */
 function servicesByNode(snapshot) {
+  /** @type {Map<string, ClusterService[]>} */
   const map = new Map();
   for (const service of snapshot.services) {
     if (!state.showInternal && isInternal(service)) continue;
     for (const nodeId of service.nodes ?? []) {
-      if (!map.has(nodeId)) map.set(nodeId, []);
-      map.get(nodeId).push(service);
+      const list = map.get(nodeId);
+      if (list) list.push(service);
+      else map.set(nodeId, [service]);
     }
   }
   for (const list of map.values()) list.sort((a, b) => a.fullName.localeCompare(b.fullName));
@@ -95,6 +170,7 @@ function servicesByNode(snapshot) {
 
 // ---- rendering ----------------------------------------------------------------------------------------------
 
+/** @param {Snapshot} snapshot */
 function renderSummary(snapshot) {
   const online = snapshot.nodes.filter((n) => n.available).length;
   $("#summary-nodes").textContent = `${online} of ${snapshot.nodes.length}`;
@@ -107,13 +183,14 @@ function renderSummary(snapshot) {
     : "none";
 }
 
+/** @param {Snapshot} snapshot */
 function renderNodes(snapshot) {
   const byNode = servicesByNode(snapshot);
   const nodes = [...snapshot.nodes].sort((a, b) => a.id.localeCompare(b.id));
   const rows = nodes.map((node) => {
     const status = node.available ? "online" : "offline";
     if (node.available) state.offlineSeenAt.delete(node.id);
-    const since = node.available ? null : offlineAt(node, snapshot);
+    const since = node.available ? null : offlineAt(node);
     const services = byNode.get(node.id) ?? [];
     const memory = node.memory;
     const usedPercent = memory && memory.total ? Math.round(((memory.total - memory.free) / memory.total) * 100) : null;
@@ -148,15 +225,24 @@ function renderNodes(snapshot) {
   $("#nodes tbody").replaceChildren(...(rows.length ? rows : [emptyRow(8, "No nodes known")]));
 }
 
+/**
+ * @param {number} percent
+ * @param {string} label
+ */
 function meter(percent, label) {
   const value = Math.max(0, Math.min(100, percent));
   return h("span", { class: "meter", role: "img", "aria-label": `CPU ${label}` }, h("span", { class: "meter-bar", style: `width:${value}%` }), h("span", { class: "meter-label" }, label));
 }
 
+/**
+ * @param {number} columns
+ * @param {string} text
+ */
 function emptyRow(columns, text) {
   return h("tr", {}, h("td", { colspan: columns, class: "muted empty" }, text));
 }
 
+/** @param {Snapshot} snapshot */
 function renderEventStore(snapshot) {
   const el = $("#eventstore");
   const head = snapshot.eventStore;
@@ -177,6 +263,7 @@ function renderEventStore(snapshot) {
   state.lastHead = head.globalPosition;
 }
 
+/** @param {Snapshot} snapshot */
 function renderProcessors(snapshot) {
   const processors = [...(snapshot.processors ?? [])].sort((a, b) => a.name.localeCompare(b.name));
   const now = Date.parse(snapshot.at) || Date.now();
@@ -195,13 +282,14 @@ function renderProcessors(snapshot) {
       h("td", { class: `num${caughtUp ? "" : " warn"}`, dataset: { field: "lag" } }, `lag ${p.lag}`),
       h("td", {}, h("progress", { max: Math.max(1, head), value: caughtUp ? Math.max(1, head) : Math.min(p.globalPosition, head), "aria-label": `${p.name}: position ${p.globalPosition} of ${head}` })),
       h("td", { class: "small", dataset: { field: "owner" } }, p.owner ?? h("span", { class: "muted" }, "no owner")),
-      h("td", { class: "small" }, p.leaseUntil ? [clock(new Date(p.leaseUntil)), h("div", { class: `muted${lease !== null && lease < 0 ? " warn" : ""}` }, relative(lease))] : "–"),
+      h("td", { class: "small" }, p.leaseUntil && lease !== null ? [clock(new Date(p.leaseUntil)), h("div", { class: `muted${lease < 0 ? " warn" : ""}` }, relative(lease))] : "–"),
       h("td", { class: "small" }, p.lastError ? h("span", { class: "error-text" }, p.lastError) : h("span", { class: "muted" }, "none")),
     );
   });
   $("#processors tbody").replaceChildren(...(rows.length ? rows : [emptyRow(8, snapshot.eventStore ? "No tracking processors registered" : "Unknown: the event store is unreachable")]));
 }
 
+/** @param {Snapshot} snapshot */
 function renderServices(snapshot) {
   const nodeById = new Map(snapshot.nodes.map((n) => [n.id, n]));
   const services = snapshot.services.filter((s) => state.showInternal || !isInternal(s)).sort((a, b) => a.fullName.localeCompare(b.fullName));
@@ -209,9 +297,10 @@ function renderServices(snapshot) {
     const key = service.fullName;
     const endpoints = service.nodes ?? [];
     const actions = [...(service.actions ?? [])].sort((a, b) => a.name.localeCompare(b.name));
+    /** @type {HTMLDetailsElement} */
     const details = h(
       "details",
-      { open: state.openActions.has(key), ontoggle: (e) => (e.target.open ? state.openActions.add(key) : state.openActions.delete(key)) },
+      { open: state.openActions.has(key), ontoggle: () => (details.open ? state.openActions.add(key) : state.openActions.delete(key)) },
       h("summary", {}, `${actions.length} action${actions.length === 1 ? "" : "s"}`),
       h(
         "table",
@@ -234,7 +323,7 @@ function renderServices(snapshot) {
     );
     return h(
       "article",
-      { class: "service", dataset: { service: service.name, version: service.version ?? "", available: String(service.available) }, "aria-label": `Service ${key}` },
+      { class: "service", dataset: { service: service.name, version: String(service.version ?? ""), available: String(service.available) }, "aria-label": `Service ${key}` },
       h("h3", {}, h("span", {}, service.name), h("span", { class: "badge version" }, service.version !== null && service.version !== undefined ? `version ${service.version}` : "unversioned")),
       h(
         "div",
@@ -256,6 +345,7 @@ function renderServices(snapshot) {
   $("#services").replaceChildren(...(cards.length ? cards : [h("p", { class: "muted" }, "No services")]));
 }
 
+/** @param {Snapshot} snapshot */
 function renderEvents(snapshot) {
   const events = snapshot.events
     .filter((e) => state.showInternal || !e.name.startsWith("$"))
@@ -272,6 +362,7 @@ function renderEvents(snapshot) {
   $("#events tbody").replaceChildren(...(rows.length ? rows : [emptyRow(3, "No event subscriptions")]));
 }
 
+/** @param {Snapshot} snapshot */
 function apply(snapshot) {
   state.snapshot = snapshot;
   state.receivedAt = Date.now();
@@ -287,7 +378,7 @@ function render() {
   renderProcessors(snapshot);
   renderServices(snapshot);
   renderEvents(snapshot);
-  const updated = $("#updated");
+  const updated = $("#updated", document, HTMLTimeElement);
   updated.dateTime = snapshot.at;
   updated.textContent = clock(new Date(snapshot.at));
   const main = $("#main");
@@ -298,6 +389,10 @@ function render() {
 
 // ---- connection: stream first, polling as the fallback ------------------------------------------------------
 
+/**
+ * @param {string} mode
+ * @param {string} text
+ */
 function setMode(mode, text) {
   state.mode = mode;
   const el = $("#connection");
@@ -365,7 +460,7 @@ function startPolling() {
       apply(await response.json());
       if (state.mode !== "live") setMode("polling", `Polling every ${POLL_MS / 1000} s (the event stream is unavailable)`);
     } catch (err) {
-      setMode("disconnected", `Gateway unreachable (${err.message}); retrying`);
+      setMode("disconnected", `Gateway unreachable (${err instanceof Error ? err.message : String(err)}); retrying`);
     }
   };
   state.pollTimer = setInterval(tick, POLL_MS);
@@ -391,7 +486,10 @@ function watchdog() {
 
 // ---- sign-in ------------------------------------------------------------------------------------------------
 
-/** The gateway refused this page (no, an expired, or a non-operator's token): stop asking, say why, offer sign-in. */
+/**
+ * The gateway refused this page (no, an expired, or a non-operator's token): stop asking, say why, offer sign-in.
+ * @param {Response} response
+ */
 async function refused(response) {
   stopPolling();
   closeStream();
@@ -412,8 +510,9 @@ async function refused(response) {
 
 // ---- start ---------------------------------------------------------------------------------------------------
 
-$("#show-internal").addEventListener("change", (event) => {
-  state.showInternal = event.target.checked;
+const showInternal = $("#show-internal", document, HTMLInputElement);
+showInternal.addEventListener("change", () => {
+  state.showInternal = showInternal.checked;
   render();
 });
 takeTokenFromAddress();
