@@ -140,7 +140,15 @@ export function streamAddress(path) {
  * @param {(token: string) => void} onToken
  */
 export function signInForm(reason, onToken) {
-  const input = h("textarea", { id: "access-token", name: "token", rows: "3", required: true, spellcheck: "false", autocomplete: "off", placeholder: "eyJhbGciOi…" });
+  const input = h("textarea", {
+    id: "access-token",
+    name: "token",
+    rows: "3",
+    required: true,
+    spellcheck: "false",
+    autocomplete: "off",
+    placeholder: "eyJhbGciOi…",
+  });
   const form = h(
     "form",
     {
@@ -165,5 +173,9 @@ export function signInForm(reason, onToken) {
 
 /** "Sign out" for a page signed in with a token: forgets it and reloads. */
 export function signOutButton() {
-  return h("button", { type: "button", class: "sign-out", id: "sign-out", onclick: () => (forgetToken(), window.location.reload()) }, "Sign out");
+  return h(
+    "button",
+    { type: "button", class: "sign-out", id: "sign-out", onclick: () => (forgetToken(), window.location.reload()) },
+    "Sign out",
+  );
 }

@@ -123,9 +123,17 @@ async function chooseUser(id) {
     const wanted = state.pendingStart;
     state.pendingStart = null;
     const definition = state.processes.find((p) => `${p.applicationName}/${p.definitionKey}` === wanted);
-    if (!definition) showError("Starting a process failed", { message: `${user} may not start ${wanted}, or it does not exist`, type: "NOT_FOUND" });
+    if (!definition)
+      showError("Starting a process failed", {
+        message: `${user} may not start ${wanted}, or it does not exist`,
+        type: "NOT_FOUND",
+      });
     else if (definition.startsThroughForm && definition.url) window.location.assign(handOver(definition.url));
-    else if (definition.startsThroughForm) showError("Starting a process failed", { message: `${definition.processName ?? wanted} starts through its start form, and no address of that form is configured`, type: "CONFLICT" });
+    else if (definition.startsThroughForm)
+      showError("Starting a process failed", {
+        message: `${definition.processName ?? wanted} starts through its start form, and no address of that form is configured`,
+        type: "CONFLICT",
+      });
     else openStart(definition);
   }
 }
@@ -171,7 +179,8 @@ async function initWithToken(select) {
 
 async function init() {
   whenSignInEnds(signIn);
-  for (const id of /** @type {const} */ (["error", "notice"])) $(`#${id} .dismiss`).addEventListener("click", () => hideMessage(id));
+  for (const id of /** @type {const} */ (["error", "notice"]))
+    $(`#${id} .dismiss`).addEventListener("click", () => hideMessage(id));
   const select = $("#user", document, HTMLSelectElement);
   select.addEventListener("change", () => void chooseUser(select.value));
   // A link may name the user, a task to show and a process to start (see the top of this file).
@@ -193,12 +202,17 @@ async function init() {
     state.users = users;
   } catch (err) {
     // The gateway verifies tokens and has no development login: sign in with a token.
-    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) signIn("This Taskpool verifies tokens: sign in with an access token issued for it.");
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403))
+      signIn("This Taskpool verifies tokens: sign in with an access token issued for it.");
     else showError("Loading the users failed", problemOf(err));
     document.body.dataset.ready = "true";
     return;
   }
-  select.append(...state.users.map((u) => h("option", { value: u.id }, u.displayName && u.displayName !== u.id ? `${u.displayName} (${u.id})` : u.id)));
+  select.append(
+    ...state.users.map((u) =>
+      h("option", { value: u.id }, u.displayName && u.displayName !== u.id ? `${u.displayName} (${u.id})` : u.id),
+    ),
+  );
   const linked = link.get("userId") ?? link.get("user");
   const remembered = localStorage.getItem(USER_KEY);
   const first = [linked, remembered].find((id) => id && state.users.some((u) => u.id === id));

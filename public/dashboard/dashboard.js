@@ -9,7 +9,17 @@
 // when the gateway answers 401 or 403, shows why and a sign-in form instead of the cluster.
 // @ts-check
 
-import { $, currentToken, forgetToken, h, signInForm, signOutButton, streamAddress, takeTokenFromAddress, withCredentials } from "../assets/page.js";
+import {
+  $,
+  currentToken,
+  forgetToken,
+  h,
+  signInForm,
+  signOutButton,
+  streamAddress,
+  takeTokenFromAddress,
+  withCredentials,
+} from "../assets/page.js";
 
 // ---- what GET /api/dashboard answers (services/api.service.ts, clusterSnapshot) ------------------------------
 
@@ -89,7 +99,6 @@ const state = {
   lastPositions: /** @type {Map<string, number>} */ (new Map()),
 };
 
-
 // ---- formatting ---------------------------------------------------------------------------------------------
 
 /** @param {number | null | undefined} seconds */
@@ -140,7 +149,8 @@ const isInternal = (service) => service.name.startsWith("$");
  * @param {ClusterNode} node
  */
 function offlineAt(node) {
-  if (typeof node.offlineSince === "string" && Number.isFinite(Date.parse(node.offlineSince))) return new Date(node.offlineSince);
+  if (typeof node.offlineSince === "string" && Number.isFinite(Date.parse(node.offlineSince)))
+    return new Date(node.offlineSince);
   let seen = state.offlineSeenAt.get(node.id);
   if (seen === undefined) {
     seen = new Date();
@@ -176,7 +186,9 @@ function renderSummary(snapshot) {
   $("#summary-nodes").textContent = `${online} of ${snapshot.nodes.length}`;
   const visible = snapshot.services.filter((s) => !isInternal(s));
   $("#summary-services").textContent = String(visible.length);
-  $("#summary-head").textContent = snapshot.eventStore ? `position ${snapshot.eventStore.globalPosition}` : "unreachable";
+  $("#summary-head").textContent = snapshot.eventStore
+    ? `position ${snapshot.eventStore.globalPosition}`
+    : "unreachable";
   const behind = (snapshot.processors ?? []).filter((p) => p.lag > 0).length;
   $("#summary-processors").textContent = snapshot.processors?.length
     ? `${snapshot.processors.length}${behind ? `, ${behind} behind` : ", all caught up"}`
@@ -197,27 +209,56 @@ function renderNodes(snapshot) {
     return h(
       "tr",
       { dataset: { node: node.id, status }, class: status },
-      h("th", { scope: "row" }, h("span", { class: "node-id" }, node.id), node.local ? h("span", { class: "badge", title: "The gateway this page talks to" }, "gateway") : null),
+      h(
+        "th",
+        { scope: "row" },
+        h("span", { class: "node-id" }, node.id),
+        node.local ? h("span", { class: "badge", title: "The gateway this page talks to" }, "gateway") : null,
+      ),
       h(
         "td",
         { class: "status-cell" },
         h("span", { class: `status ${status}`, dataset: { nodeStatus: status } }, status),
         since ? h("span", { class: "muted" }, ` since ${clock(since)}`) : null,
       ),
-      h("td", {}, node.hostname ?? "–", node.ipList?.length ? h("div", { class: "muted small" }, node.ipList.join(", ")) : null),
+      h(
+        "td",
+        {},
+        node.hostname ?? "–",
+        node.ipList?.length ? h("div", { class: "muted small" }, node.ipList.join(", ")) : null,
+      ),
       h("td", { dataset: { field: "uptime" } }, node.available ? duration(node.uptime) : "–"),
-      h("td", { dataset: { field: "cpu" } }, node.available && node.cpu !== null && node.cpu !== undefined ? meter(node.cpu, `${Math.round(node.cpu)} %`) : "–"),
+      h(
+        "td",
+        { dataset: { field: "cpu" } },
+        node.available && node.cpu !== null && node.cpu !== undefined
+          ? meter(node.cpu, `${Math.round(node.cpu)} %`)
+          : "–",
+      ),
       h(
         "td",
         { dataset: { field: "memory" } },
-        memory ? [h("div", {}, `process ${bytes(memory.rss)}`), h("div", { class: "muted small" }, `host ${usedPercent} % of ${bytes(memory.total)} used`)] : "–",
+        memory
+          ? [
+              h("div", {}, `process ${bytes(memory.rss)}`),
+              h("div", { class: "muted small" }, `host ${usedPercent} % of ${bytes(memory.total)} used`),
+            ]
+          : "–",
       ),
-      h("td", { class: "small" }, node.client ? `${node.client.type} ${node.client.langVersion ?? ""}, moleculer ${node.client.version}` : "–"),
+      h(
+        "td",
+        { class: "small" },
+        node.client ? `${node.client.type} ${node.client.langVersion ?? ""}, moleculer ${node.client.version}` : "–",
+      ),
       h(
         "td",
         {},
         services.length
-          ? h("ul", { class: "tags" }, services.map((s) => h("li", { dataset: { nodeService: s.name } }, s.fullName)))
+          ? h(
+              "ul",
+              { class: "tags" },
+              services.map((s) => h("li", { dataset: { nodeService: s.name } }, s.fullName)),
+            )
           : h("span", { class: "muted" }, node.available ? "no services" : "none (offline)"),
       ),
     );
@@ -231,7 +272,12 @@ function renderNodes(snapshot) {
  */
 function meter(percent, label) {
   const value = Math.max(0, Math.min(100, percent));
-  return h("span", { class: "meter", role: "img", "aria-label": `CPU ${label}` }, h("span", { class: "meter-bar", style: `width:${value}%` }), h("span", { class: "meter-label" }, label));
+  return h(
+    "span",
+    { class: "meter", role: "img", "aria-label": `CPU ${label}` },
+    h("span", { class: "meter-bar", style: `width:${value}%` }),
+    h("span", { class: "meter-label" }, label),
+  );
 }
 
 /**
@@ -257,7 +303,11 @@ function renderEventStore(snapshot) {
   const moved = state.lastHead !== null && head.globalPosition !== state.lastHead;
   el.append(
     h("strong", {}, "Event store head: "),
-    h("span", { class: `position${moved ? " flash" : ""}`, dataset: { field: "head" } }, `position ${head.globalPosition}`),
+    h(
+      "span",
+      { class: `position${moved ? " flash" : ""}`, dataset: { field: "head" } },
+      `position ${head.globalPosition}`,
+    ),
     h("span", { class: "muted" }, ` (token ${head.token})`),
   );
   state.lastHead = head.globalPosition;
@@ -277,22 +327,62 @@ function renderProcessors(snapshot) {
       "tr",
       { dataset: { processor: p.name, status: p.status, position: String(p.globalPosition), lag: String(p.lag) } },
       h("th", { scope: "row" }, p.name),
-      h("td", {}, h("span", { class: `status ${p.status === "failed" ? "offline" : caughtUp ? "online" : "busy"}`, dataset: { field: "status" } }, p.status)),
+      h(
+        "td",
+        {},
+        h(
+          "span",
+          {
+            class: `status ${p.status === "failed" ? "offline" : caughtUp ? "online" : "busy"}`,
+            dataset: { field: "status" },
+          },
+          p.status,
+        ),
+      ),
       h("td", { class: `num${moved ? " flash" : ""}`, dataset: { field: "position" } }, `position ${p.globalPosition}`),
       h("td", { class: `num${caughtUp ? "" : " warn"}`, dataset: { field: "lag" } }, `lag ${p.lag}`),
-      h("td", {}, h("progress", { max: Math.max(1, head), value: caughtUp ? Math.max(1, head) : Math.min(p.globalPosition, head), "aria-label": `${p.name}: position ${p.globalPosition} of ${head}` })),
+      h(
+        "td",
+        {},
+        h("progress", {
+          max: Math.max(1, head),
+          value: caughtUp ? Math.max(1, head) : Math.min(p.globalPosition, head),
+          "aria-label": `${p.name}: position ${p.globalPosition} of ${head}`,
+        }),
+      ),
       h("td", { class: "small", dataset: { field: "owner" } }, p.owner ?? h("span", { class: "muted" }, "no owner")),
-      h("td", { class: "small" }, p.leaseUntil && lease !== null ? [clock(new Date(p.leaseUntil)), h("div", { class: `muted${lease < 0 ? " warn" : ""}` }, relative(lease))] : "–"),
-      h("td", { class: "small" }, p.lastError ? h("span", { class: "error-text" }, p.lastError) : h("span", { class: "muted" }, "none")),
+      h(
+        "td",
+        { class: "small" },
+        p.leaseUntil && lease !== null
+          ? [clock(new Date(p.leaseUntil)), h("div", { class: `muted${lease < 0 ? " warn" : ""}` }, relative(lease))]
+          : "–",
+      ),
+      h(
+        "td",
+        { class: "small" },
+        p.lastError ? h("span", { class: "error-text" }, p.lastError) : h("span", { class: "muted" }, "none"),
+      ),
     );
   });
-  $("#processors tbody").replaceChildren(...(rows.length ? rows : [emptyRow(8, snapshot.eventStore ? "No tracking processors registered" : "Unknown: the event store is unreachable")]));
+  $("#processors tbody").replaceChildren(
+    ...(rows.length
+      ? rows
+      : [
+          emptyRow(
+            8,
+            snapshot.eventStore ? "No tracking processors registered" : "Unknown: the event store is unreachable",
+          ),
+        ]),
+  );
 }
 
 /** @param {Snapshot} snapshot */
 function renderServices(snapshot) {
   const nodeById = new Map(snapshot.nodes.map((n) => [n.id, n]));
-  const services = snapshot.services.filter((s) => state.showInternal || !isInternal(s)).sort((a, b) => a.fullName.localeCompare(b.fullName));
+  const services = snapshot.services
+    .filter((s) => state.showInternal || !isInternal(s))
+    .sort((a, b) => a.fullName.localeCompare(b.fullName));
   const cards = services.map((service) => {
     const key = service.fullName;
     const endpoints = service.nodes ?? [];
@@ -300,12 +390,25 @@ function renderServices(snapshot) {
     /** @type {HTMLDetailsElement} */
     const details = h(
       "details",
-      { open: state.openActions.has(key), ontoggle: () => (details.open ? state.openActions.add(key) : state.openActions.delete(key)) },
+      {
+        open: state.openActions.has(key),
+        ontoggle: () => (details.open ? state.openActions.add(key) : state.openActions.delete(key)),
+      },
       h("summary", {}, `${actions.length} action${actions.length === 1 ? "" : "s"}`),
       h(
         "table",
         { class: "actions" },
-        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Action"), h("th", { scope: "col" }, "Visibility"), h("th", { scope: "col" }, "Endpoints"))),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            h("th", { scope: "col" }, "Action"),
+            h("th", { scope: "col" }, "Visibility"),
+            h("th", { scope: "col" }, "Endpoints"),
+          ),
+        ),
         h(
           "tbody",
           {},
@@ -323,8 +426,25 @@ function renderServices(snapshot) {
     );
     return h(
       "article",
-      { class: "service", dataset: { service: service.name, version: String(service.version ?? ""), available: String(service.available) }, "aria-label": `Service ${key}` },
-      h("h3", {}, h("span", {}, service.name), h("span", { class: "badge version" }, service.version !== null && service.version !== undefined ? `version ${service.version}` : "unversioned")),
+      {
+        class: "service",
+        dataset: {
+          service: service.name,
+          version: String(service.version ?? ""),
+          available: String(service.available),
+        },
+        "aria-label": `Service ${key}`,
+      },
+      h(
+        "h3",
+        {},
+        h("span", {}, service.name),
+        h(
+          "span",
+          { class: "badge version" },
+          service.version !== null && service.version !== undefined ? `version ${service.version}` : "unversioned",
+        ),
+      ),
       h(
         "div",
         { class: "runs-on" },
@@ -334,11 +454,23 @@ function renderServices(snapshot) {
           { class: "tags inline" },
           endpoints.map((id) => {
             const online = nodeById.get(id)?.available !== false;
-            return h("li", { dataset: { serviceNode: id }, class: online ? "" : "offline" }, id, online ? null : " (offline)");
+            return h(
+              "li",
+              { dataset: { serviceNode: id }, class: online ? "" : "offline" },
+              id,
+              online ? null : " (offline)",
+            );
           }),
         ),
       ),
-      service.events?.length ? h("p", { class: "small" }, "Subscribes to ", service.events.map((e, i) => [i ? ", " : "", h("code", {}, e)])) : null,
+      service.events?.length
+        ? h(
+            "p",
+            { class: "small" },
+            "Subscribes to ",
+            service.events.map((e, i) => [i ? ", " : "", h("code", {}, e)]),
+          )
+        : null,
       details,
     );
   });
@@ -356,7 +488,17 @@ function renderEvents(snapshot) {
       { dataset: { event: e.name, group: e.group ?? "" } },
       h("th", { scope: "row" }, h("code", {}, e.name)),
       h("td", {}, e.group ?? "–"),
-      h("td", {}, e.subscribers.length ? h("ul", { class: "tags inline" }, e.subscribers.map((id) => h("li", { dataset: { subscriber: id } }, id))) : h("span", { class: "muted" }, "none")),
+      h(
+        "td",
+        {},
+        e.subscribers.length
+          ? h(
+              "ul",
+              { class: "tags inline" },
+              e.subscribers.map((id) => h("li", { dataset: { subscriber: id } }, id)),
+            )
+          : h("span", { class: "muted" }, "none"),
+      ),
     ),
   );
   $("#events tbody").replaceChildren(...(rows.length ? rows : [emptyRow(3, "No event subscriptions")]));
@@ -454,11 +596,15 @@ function startPolling() {
   if (state.pollTimer || state.refused) return;
   const tick = async () => {
     try {
-      const response = await fetch(SNAPSHOT_URL, { headers: withCredentials({ Accept: "application/json" }), cache: "no-store" });
+      const response = await fetch(SNAPSHOT_URL, {
+        headers: withCredentials({ Accept: "application/json" }),
+        cache: "no-store",
+      });
       if (response.status === 401 || response.status === 403) return refused(response);
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       apply(await response.json());
-      if (state.mode !== "live") setMode("polling", `Polling every ${POLL_MS / 1000} s (the event stream is unavailable)`);
+      if (state.mode !== "live")
+        setMode("polling", `Polling every ${POLL_MS / 1000} s (the event stream is unavailable)`);
     } catch (err) {
       setMode("disconnected", `Gateway unreachable (${err instanceof Error ? err.message : String(err)}); retrying`);
     }

@@ -14,7 +14,16 @@
 // and is kept for the tab (the platform pages' page.js, served here as shared/page.js, whose `h` builds the DOM).
 // @ts-check
 
-import { $, currentToken, forgetToken, h, rememberToken, signInForm, signOutButton, withCredentials } from "./shared/page.js";
+import {
+  $,
+  currentToken,
+  forgetToken,
+  h,
+  rememberToken,
+  signInForm,
+  signOutButton,
+  withCredentials,
+} from "./shared/page.js";
 
 // ---- what the application's API answers (services/approval.service.ts, apps/approval/requests.ts) ----
 
@@ -63,7 +72,18 @@ function show(...children) {
  * @param {string[]} [details]
  */
 function message(kind, text, details = []) {
-  return h("div", { class: `message ${kind}`, role: kind === "error" ? "alert" : "status" }, text, details.length ? h("ul", {}, details.map((d) => h("li", {}, d))) : null);
+  return h(
+    "div",
+    { class: `message ${kind}`, role: kind === "error" ? "alert" : "status" },
+    text,
+    details.length
+      ? h(
+          "ul",
+          {},
+          details.map((d) => h("li", {}, d)),
+        )
+      : null,
+  );
 }
 
 /**
@@ -97,7 +117,11 @@ function formatAmount(amount, currency) {
 
 /** @param {[string, Child][]} pairs */
 function facts(pairs) {
-  return h("dl", { class: "facts" }, pairs.flatMap(([label, value]) => [h("dt", {}, label), h("dd", {}, value ?? "—")]));
+  return h(
+    "dl",
+    { class: "facts" },
+    pairs.flatMap(([label, value]) => [h("dt", {}, label), h("dd", {}, value ?? "—")]),
+  );
 }
 
 /** @param {string} status */
@@ -197,7 +221,9 @@ async function loadEnvironment() {
 
 /** @param {string | null} selected a username */
 function userOptions(selected) {
-  return state.environment.users.map((u) => h("option", { value: u.username, selected: u.username === selected }, u.displayName ?? u.username));
+  return state.environment.users.map((u) =>
+    h("option", { value: u.username, selected: u.username === selected }, u.displayName ?? u.username),
+  );
 }
 
 // ---- views ----
@@ -205,13 +231,48 @@ function userOptions(selected) {
 /** @param {Partial<ApprovalRequestDraft>} [request] */
 function requestFields(request = {}) {
   return [
-    h("div", { class: "field" }, h("label", { for: "subject" }, "Subject"), h("input", { id: "subject", name: "subject", required: true, maxlength: 300, value: request.subject ?? "" })),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "subject" }, "Subject"),
+      h("input", { id: "subject", name: "subject", required: true, maxlength: 300, value: request.subject ?? "" }),
+    ),
     h(
       "div",
       { class: "row" },
-      h("div", { class: "field" }, h("label", { for: "amount" }, "Amount"), h("input", { id: "amount", name: "amount", type: "number", min: "0.01", step: "0.01", required: true, value: request.amount ?? "" })),
-      h("div", { class: "field" }, h("label", { for: "currency" }, "Currency"), h("input", { id: "currency", name: "currency", required: true, pattern: "[A-Za-z]{3}", maxlength: 3, value: request.currency ?? "EUR" })),
-      h("div", { class: "field" }, h("label", { for: "applicant" }, "Applicant"), h("select", { id: "applicant", name: "applicant" }, userOptions(request.applicant ?? currentUsername()))),
+      h(
+        "div",
+        { class: "field" },
+        h("label", { for: "amount" }, "Amount"),
+        h("input", {
+          id: "amount",
+          name: "amount",
+          type: "number",
+          min: "0.01",
+          step: "0.01",
+          required: true,
+          value: request.amount ?? "",
+        }),
+      ),
+      h(
+        "div",
+        { class: "field" },
+        h("label", { for: "currency" }, "Currency"),
+        h("input", {
+          id: "currency",
+          name: "currency",
+          required: true,
+          pattern: "[A-Za-z]{3}",
+          maxlength: 3,
+          value: request.currency ?? "EUR",
+        }),
+      ),
+      h(
+        "div",
+        { class: "field" },
+        h("label", { for: "applicant" }, "Applicant"),
+        h("select", { id: "applicant", name: "applicant" }, userOptions(request.applicant ?? currentUsername())),
+      ),
     ),
   ];
 }
@@ -229,7 +290,9 @@ function readRequest(form) {
   return {
     subject: String(data.get("subject") ?? "").trim(),
     amount: Number(data.get("amount")),
-    currency: String(data.get("currency") ?? "").trim().toUpperCase(),
+    currency: String(data.get("currency") ?? "")
+      .trim()
+      .toUpperCase(),
     applicant: String(data.get("applicant") ?? ""),
   };
 }
@@ -253,7 +316,12 @@ async function submitting(form, work) {
 }
 
 function startView() {
-  const form = h("form", { class: "card" }, requestFields(), h("div", { class: "actions" }, h("button", { type: "submit" }, "Submit request")));
+  const form = h(
+    "form",
+    { class: "card" },
+    requestFields(),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Submit request")),
+  );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     void submitting(form, async () => {
@@ -272,7 +340,9 @@ async function requestView(id, params) {
   /** @type {RequestWithHistory} */
   const request = await api("GET", `/api/request/${encodeURIComponent(id)}`);
   show(
-    params.get("submitted") ? message("ok", "Your request is submitted. The approvers find it in their task list.") : null,
+    params.get("submitted")
+      ? message("ok", "Your request is submitted. The approvers find it in their task list.")
+      : null,
     h("h1", {}, `${request.subject} for ${request.applicant}`),
     h(
       "div",
@@ -293,11 +363,24 @@ async function requestView(id, params) {
       : h(
           "table",
           {},
-          h("thead", {}, h("tr", {}, h("th", {}, "When"), h("th", {}, "State"), h("th", {}, "By"), h("th", {}, "Note"))),
+          h(
+            "thead",
+            {},
+            h("tr", {}, h("th", {}, "When"), h("th", {}, "State"), h("th", {}, "By"), h("th", {}, "Note")),
+          ),
           h(
             "tbody",
             {},
-            request.history.map((entry) => h("tr", {}, h("td", {}, formatDate(entry.time)), h("td", {}, statusBadge(entry.status)), h("td", {}, entry.username ?? "—"), h("td", {}, entry.logNotes ?? entry.log ?? ""))),
+            request.history.map((entry) =>
+              h(
+                "tr",
+                {},
+                h("td", {}, formatDate(entry.time)),
+                h("td", {}, statusBadge(entry.status)),
+                h("td", {}, entry.username ?? "—"),
+                h("td", {}, entry.logNotes ?? entry.log ?? ""),
+              ),
+            ),
           ),
         ),
   );
@@ -313,7 +396,19 @@ async function requestsView() {
       : h(
           "table",
           {},
-          h("thead", {}, h("tr", {}, h("th", {}, "Subject"), h("th", {}, "Applicant"), h("th", {}, "Amount"), h("th", {}, "Status"), h("th", {}, "Submitted"))),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              h("th", {}, "Subject"),
+              h("th", {}, "Applicant"),
+              h("th", {}, "Amount"),
+              h("th", {}, "Status"),
+              h("th", {}, "Submitted"),
+            ),
+          ),
           h(
             "tbody",
             {},
@@ -357,8 +452,13 @@ async function approveView(taskId) {
   const decide = (decision) => (/** @type {Event} */ event) => {
     event.preventDefault();
     void submitting(form, async () => {
-      await api("POST", `/api/approve-request/id/${encodeURIComponent(taskId)}`, { decision, comment: comment.value || null });
-      done(`Done: the request is ${{ APPROVE: "approved", REJECT: "rejected", RETURN: "returned to " + request.originator }[decision]}.`);
+      await api("POST", `/api/approve-request/id/${encodeURIComponent(taskId)}`, {
+        decision,
+        comment: comment.value || null,
+      });
+      done(
+        `Done: the request is ${{ APPROVE: "approved", REJECT: "rejected", RETURN: "returned to " + request.originator }[decision]}.`,
+      );
     });
   };
   const form = h(
@@ -394,9 +494,18 @@ async function approveView(taskId) {
 /** @param {string} taskId */
 async function amendView(taskId) {
   /** @type {AmendForm} */
-  const { task, approvalRequest: request, comment: reviewerComment } = await api("GET", `/api/amend-request/id/${encodeURIComponent(taskId)}`);
+  const {
+    task,
+    approvalRequest: request,
+    comment: reviewerComment,
+  } = await api("GET", `/api/amend-request/id/${encodeURIComponent(taskId)}`);
   const comment = h("textarea", { id: "comment", name: "comment", maxlength: 10000 });
-  const form = h("form", { class: "card" }, requestFields(request), h("div", { class: "field" }, h("label", { for: "comment" }, "Your comment"), comment));
+  const form = h(
+    "form",
+    { class: "card" },
+    requestFields(request),
+    h("div", { class: "field" }, h("label", { for: "comment" }, "Your comment"), comment),
+  );
   /** @param {"RESUBMIT" | "CANCEL"} action */
   const act = (action) => (/** @type {Event} */ event) => {
     event.preventDefault();
@@ -406,7 +515,9 @@ async function amendView(taskId) {
       const body = { action, comment: comment.value || null };
       if (action === "RESUBMIT") body.approvalRequest = readRequest(form);
       await api("POST", `/api/amend-request/id/${encodeURIComponent(taskId)}`, body);
-      done(action === "RESUBMIT" ? "Done: the request is resubmitted for approval." : "Done: the request is cancelled.");
+      done(
+        action === "RESUBMIT" ? "Done: the request is resubmitted for approval." : "Done: the request is cancelled.",
+      );
     });
   };
   form.append(
@@ -419,7 +530,14 @@ async function amendView(taskId) {
   );
   show(
     h("h1", {}, "Amend request"),
-    h("div", { class: "card" }, facts([["Returned with", reviewerComment ?? "no comment"], ["Status", statusBadge(request.status)]])),
+    h(
+      "div",
+      { class: "card" },
+      facts([
+        ["Returned with", reviewerComment ?? "no comment"],
+        ["Status", statusBadge(request.status)],
+      ]),
+    ),
     h("div", { class: "card" }, taskFacts(task)),
     form,
   );

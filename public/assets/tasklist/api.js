@@ -113,13 +113,21 @@ export async function api(path, { method = "GET", body, user = state.user } = {}
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store" });
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+    });
   } catch {
     throw new ApiError(0, { type: "NETWORK_ERROR", message: "The Taskpool gateway cannot be reached" });
   }
   if (!response.ok) {
-    const payload = await response.json().catch(() => ({ type: `HTTP_${response.status}`, message: response.statusText || `HTTP ${response.status}` }));
-    if (response.status === 401 && currentToken()) onSignInEnded(`Your sign-in ended: ${payload.message ?? "the token is no longer valid"}.`);
+    const payload = await response
+      .json()
+      .catch(() => ({ type: `HTTP_${response.status}`, message: response.statusText || `HTTP ${response.status}` }));
+    if (response.status === 401 && currentToken())
+      onSignInEnded(`Your sign-in ended: ${payload.message ?? "the token is no longer valid"}.`);
     throw new ApiError(response.status, payload);
   }
   return response;

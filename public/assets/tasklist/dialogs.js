@@ -41,10 +41,10 @@ export function parseObject(text, what) {
   if (!text.trim()) return { value: {} };
   try {
     const value = JSON.parse(text);
-    if (value === null || typeof value !== "object" || Array.isArray(value)) return { error: `${what} must be a JSON object, like {"approved": true}.` };
+    if (value === null || typeof value !== "object" || Array.isArray(value))
+      return { error: `${what} must be a JSON object, like {"approved": true}.` };
     return { value };
   } catch (err) {
     return { error: `${what} is not valid JSON: ${err instanceof Error ? err.message : String(err)}` };
   }
 }
-

@@ -158,7 +158,11 @@ export function createList(config) {
         list.items = [];
         list.total = 0;
         const box = $(".query-error", panel);
-        box.replaceChildren(h("span", {}, "The list cannot be shown: "), ...describeError(err), h("p", { class: "hint" }, "Remove or change the filter marked below."));
+        box.replaceChildren(
+          h("span", {}, "The list cannot be shown: "),
+          ...describeError(err),
+          h("p", { class: "hint" }, "Remove or change the filter marked below."),
+        );
         box.hidden = false;
         renderChips(list);
         renderList(list);
@@ -266,7 +270,11 @@ function renderList(list) {
   const tbody = $("tbody", list.panel);
   const rows = list.items.map((item) => list.renderRow(item));
   if (rows.length === 0) {
-    const text = list.queryError ? "Nothing to show until the filter is fixed." : list.filters.length ? "Nothing matches these filters." : list.emptyText;
+    const text = list.queryError
+      ? "Nothing to show until the filter is fixed."
+      : list.filters.length
+        ? "Nothing matches these filters."
+        : list.emptyText;
     rows.push(h("tr", { class: "empty" }, h("td", { colspan: list.columns.length }, text)));
   }
   tbody.replaceChildren(...rows);

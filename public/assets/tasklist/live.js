@@ -71,7 +71,9 @@ export function openStream() {
     return;
   }
   const user = state.user;
-  const source = new EventSource(currentToken() ? streamAddress("/api/events") : `/api/events?user=${encodeURIComponent(user)}`);
+  const source = new EventSource(
+    currentToken() ? streamAddress("/api/events") : `/api/events?user=${encodeURIComponent(user)}`,
+  );
   state.source = source;
   setLive("connecting", "Connecting live updates…");
   source.addEventListener("open", () => {
@@ -93,7 +95,10 @@ export function openStream() {
     if (kind === "task-added") state.newTasks.set(data.id, Date.now() + NEW_HIGHLIGHT_MS);
     if (kind === "task-changed") state.changedTasks.add(data.id);
     if (data.refusal && (!data.refusal.username || data.refusal.username === me())) {
-      showError(`The process engine refused your ${data.refusal.interaction}`, { message: data.refusal.reason, type: "INTERACTION_REFUSED" });
+      showError(`The process engine refused your ${data.refusal.interaction}`, {
+        message: data.refusal.reason,
+        type: "INTERACTION_REFUSED",
+      });
     }
     scheduleRefresh("tasks");
   };
@@ -140,4 +145,3 @@ const tbodyObserver = new MutationObserver(() => {
   }
 });
 tbodyObserver.observe($("#tasks-table tbody"), { childList: true });
-

@@ -39,12 +39,20 @@ export function notice(text, dataset = {}) {
  */
 export function describeError(err) {
   const parts = [h("strong", {}, err.message || "Something went wrong")];
-  if (err.type) parts.push(h("span", { class: "error-type" }, ` (${err.type}${err.status ? `, HTTP ${err.status}` : ""})`));
+  if (err.type)
+    parts.push(h("span", { class: "error-type" }, ` (${err.type}${err.status ? `, HTTP ${err.status}` : ""})`));
   if (Array.isArray(err.data) && err.data.length > 0) {
     const details = err.data
       .map((item) => (item && typeof item === "object" ? (item.message ?? JSON.stringify(item)) : String(item)))
       .filter((text) => text && text !== err.message);
-    if (details.length > 0) parts.push(h("ul", {}, details.map((text) => h("li", {}, text))));
+    if (details.length > 0)
+      parts.push(
+        h(
+          "ul",
+          {},
+          details.map((text) => h("li", {}, text)),
+        ),
+      );
   }
   return parts;
 }
@@ -54,7 +62,10 @@ export function describeError(err) {
  * @param {Problem} err
  */
 export function showError(context, err) {
-  showMessage("error", [h("span", {}, `${context}: `), ...describeError(err)], { type: err.type ?? "", status: String(err.status ?? "") });
+  showMessage("error", [h("span", {}, `${context}: `), ...describeError(err)], {
+    type: err.type ?? "",
+    status: String(err.status ?? ""),
+  });
 }
 
 /** @param {string} text */

@@ -21,7 +21,6 @@ export function dateCell(value, { overdue = false } = {}) {
   );
 }
 
-
 /** @param {unknown} value */
 export function jsonValue(value) {
   if (value === null || value === undefined) return "null";

@@ -14,7 +14,9 @@ const startMenu = $("#start-menu");
 
 /** @returns {HTMLElement[]} */
 function menuItems() {
-  return [...startMenu.querySelectorAll("[role=menuitem]:not([aria-disabled=true])")].filter((item) => item instanceof HTMLElement);
+  return [...startMenu.querySelectorAll("[role=menuitem]:not([aria-disabled=true])")].filter(
+    (item) => item instanceof HTMLElement,
+  );
 }
 
 /** Empties the menu until the processes of the next user are loaded. */
@@ -55,7 +57,12 @@ startMenu.addEventListener("keydown", (event) => {
   }
 });
 document.addEventListener("click", (event) => {
-  if (!startMenu.hidden && !(event.target instanceof Node && startMenu.contains(event.target)) && event.target !== startButton) closeMenu();
+  if (
+    !startMenu.hidden &&
+    !(event.target instanceof Node && startMenu.contains(event.target)) &&
+    event.target !== startButton
+  )
+    closeMenu();
 });
 
 /** Fills the menu with the processes the signed-in user may start. */
@@ -77,18 +84,48 @@ export async function loadProcesses() {
    */
   const label = (p, how) => [
     h("span", {}, p.processName ?? p.definitionKey),
-    h("span", { class: "muted small" }, ` ${p.applicationName}${p.definitionVersion ? ` · version ${p.definitionVersion}` : ""}${how ? ` · ${how}` : ""}`),
+    h(
+      "span",
+      { class: "muted small" },
+      ` ${p.applicationName}${p.definitionVersion ? ` · version ${p.definitionVersion}` : ""}${how ? ` · ${how}` : ""}`,
+    ),
   ];
   /** @param {ProcessDefinition} p */
   const item = (p) => {
-    const dataset = { process: `${p.applicationName}/${p.definitionKey}`, start: p.startsThroughForm ? "form" : "direct" };
+    const dataset = {
+      process: `${p.applicationName}/${p.definitionKey}`,
+      start: p.startsThroughForm ? "form" : "direct",
+    };
     if (p.startsThroughForm && p.url) {
       // Its start form collects what the process needs and starts it: open the form, as Polyflow's list does.
-      return h("a", { role: "menuitem", tabindex: "-1", href: handOver(p.url), target: "_blank", rel: "noopener", dataset, onclick: () => closeMenu() }, ...label(p, "opens its start form"));
+      return h(
+        "a",
+        {
+          role: "menuitem",
+          tabindex: "-1",
+          href: handOver(p.url),
+          target: "_blank",
+          rel: "noopener",
+          dataset,
+          onclick: () => closeMenu(),
+        },
+        ...label(p, "opens its start form"),
+      );
     }
     if (p.startsThroughForm) {
       // Needs its form, but no form address is configured (FORM_URLS): say so instead of failing later.
-      return h("span", { role: "menuitem", "aria-disabled": "true", class: "muted", tabindex: "-1", dataset, title: "This process starts through its start form, and no address of that form is configured (FORM_URLS)." }, ...label(p, "start form not available here"));
+      return h(
+        "span",
+        {
+          role: "menuitem",
+          "aria-disabled": "true",
+          class: "muted",
+          tabindex: "-1",
+          dataset,
+          title: "This process starts through its start form, and no address of that form is configured (FORM_URLS).",
+        },
+        ...label(p, "start form not available here"),
+      );
     }
     return h(
       "button",
@@ -107,7 +144,13 @@ export async function loadProcesses() {
   };
   const items = processes.length
     ? processes.map((p) => h("li", { role: "none" }, item(p)))
-    : [h("li", { role: "none" }, h("span", { role: "menuitem", "aria-disabled": "true", class: "muted" }, "No processes you may start"))];
+    : [
+        h(
+          "li",
+          { role: "none" },
+          h("span", { role: "menuitem", "aria-disabled": "true", class: "muted" }, "No processes you may start"),
+        ),
+      ];
   startMenu.replaceChildren(...items);
 }
 
@@ -124,26 +167,42 @@ export function openStart(definition) {
       $("#start-business-key", dialog, HTMLInputElement).value = "";
       $("#start-variables", dialog, HTMLTextAreaElement).value = "{}";
       const link = $(".start-form-link", dialog);
-      link.replaceChildren(...(definition.url ? ["This process also has its own start form: ", h("a", { href: handOver(definition.url), target: "_blank", rel: "noopener" }, "open it")] : []));
+      link.replaceChildren(
+        ...(definition.url
+          ? [
+              "This process also has its own start form: ",
+              h("a", { href: handOver(definition.url), target: "_blank", rel: "noopener" }, "open it"),
+            ]
+          : []),
+      );
       link.hidden = !definition.url;
       $("#start-business-key", dialog).focus();
     },
     async (dialog) => {
-      const { value: variables, error } = parseObject($("#start-variables", dialog, HTMLTextAreaElement).value, "The variables");
+      const { value: variables, error } = parseObject(
+        $("#start-variables", dialog, HTMLTextAreaElement).value,
+        "The variables",
+      );
       if (error) return error;
       const businessKey = $("#start-business-key", dialog, HTMLInputElement).value.trim();
       try {
-        const response = await api(`/api/processes/${encodeURIComponent(definition.applicationName)}/${encodeURIComponent(definition.definitionKey)}/start`, {
-          method: "POST",
-          body: { ...(businessKey ? { businessKey } : {}), variables },
-        });
+        const response = await api(
+          `/api/processes/${encodeURIComponent(definition.applicationName)}/${encodeURIComponent(definition.definitionKey)}/start`,
+          {
+            method: "POST",
+            body: { ...(businessKey ? { businessKey } : {}), variables },
+          },
+        );
         /** @type {StartResult | null} */
         const result = await json(response);
         if (result?.requestId) state.startRequests.set(result.requestId, name);
-        notice(`Start of “${name}” requested${result?.requestId ? ` (request ${result.requestId})` : ""}. Its first tasks appear here once the engine has started it.`, {
-          status: String(response.status),
-          action: "start",
-        });
+        notice(
+          `Start of “${name}” requested${result?.requestId ? ` (request ${result.requestId})` : ""}. Its first tasks appear here once the engine has started it.`,
+          {
+            status: String(response.status),
+            action: "start",
+          },
+        );
         return null;
       } catch (err) {
         const problem = problemOf(err);
@@ -152,4 +211,3 @@ export function openStart(definition) {
     },
   );
 }
-

@@ -43,15 +43,29 @@ function taskRow({ task, dataEntries }) {
   const mine = Boolean(task.assignee) && task.assignee === me();
   const row = h(
     "tr",
-    { dataset: { taskId: task.id }, class: [isNew ? "new" : "", changed ? "changed" : "", mine ? "mine" : ""].filter(Boolean).join(" ") || null },
-    h("td", {}, task.processName ?? h("span", { class: "muted" }, "–"), task.applicationName ? h("div", { class: "muted small" }, task.applicationName) : null),
+    {
+      dataset: { taskId: task.id },
+      class: [isNew ? "new" : "", changed ? "changed" : "", mine ? "mine" : ""].filter(Boolean).join(" ") || null,
+    },
+    h(
+      "td",
+      {},
+      task.processName ?? h("span", { class: "muted" }, "–"),
+      task.applicationName ? h("div", { class: "muted small" }, task.applicationName) : null,
+    ),
     h(
       "td",
       { class: "name" },
       h("span", { class: "task-name" }, task.name ?? task.taskDefinitionKey ?? task.id),
       isNew ? h("span", { class: "badge new-badge" }, "New") : null,
       task.businessKey ? h("div", { class: "muted small" }, `Business key ${task.businessKey}`) : null,
-      task.url ? h("div", { class: "small" }, h("a", { href: handOver(task.url), target: "_blank", rel: "noopener" }, "Open form")) : null,
+      task.url
+        ? h(
+            "div",
+            { class: "small" },
+            h("a", { href: handOver(task.url), target: "_blank", rel: "noopener" }, "Open form"),
+          )
+        : null,
       task.lastRefusal ? refusalNote(task.lastRefusal) : null,
     ),
     h("td", { class: "details" }, taskDetails(task, dataEntries)),
@@ -59,7 +73,15 @@ function taskRow({ task, dataEntries }) {
     h("td", {}, dateCell(task.dueDate, { overdue: true })),
     h("td", {}, dateCell(task.followUpDate)),
     h("td", { class: "num" }, task.priority ?? h("span", { class: "muted" }, "–")),
-    h("td", { dataset: { field: "assignee" } }, task.assignee ? (mine ? h("strong", {}, `${task.assignee} (you)`) : task.assignee) : h("span", { class: "muted" }, "unassigned")),
+    h(
+      "td",
+      { dataset: { field: "assignee" } },
+      task.assignee
+        ? mine
+          ? h("strong", {}, `${task.assignee} (you)`)
+          : task.assignee
+        : h("span", { class: "muted" }, "unassigned"),
+    ),
     h("td", { class: "small" }, candidates(task)),
     h("td", { class: "actions" }, taskActions(task, mine)),
   );
@@ -78,13 +100,17 @@ function taskRow({ task, dataEntries }) {
 
 /** @param {Refusal} refusal */
 function refusalNote(refusal) {
-  const when = refusal.time ? new Date(refusal.time).toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" }) : null;
+  const when = refusal.time
+    ? new Date(refusal.time).toLocaleString(undefined, { dateStyle: "short", timeStyle: "short" })
+    : null;
   return h(
     "p",
     { class: "refusal", dataset: { refusal: refusal.interaction } },
     h("span", { "aria-hidden": "true" }, "⚠ "),
     h("strong", {}, `The process engine refused “${refusal.interaction}”`),
-    refusal.username || when ? ` (${[refusal.username ? `asked by ${refusal.username}` : null, when].filter(Boolean).join(", ")})` : "",
+    refusal.username || when
+      ? ` (${[refusal.username ? `asked by ${refusal.username}` : null, when].filter(Boolean).join(", ")})`
+      : "",
     `: ${refusal.reason}`,
   );
 }
@@ -102,14 +128,26 @@ function taskDetails(task, dataEntries) {
           "details",
           {},
           h("summary", {}, `Payload (${payload.length} ${payload.length === 1 ? "field" : "fields"})`),
-          h("dl", { class: "payload" }, payload.map(([key, value]) => [h("dt", {}, key), h("dd", {}, h("code", {}, jsonValue(value)))])),
+          h(
+            "dl",
+            { class: "payload" },
+            payload.map(([key, value]) => [h("dt", {}, key), h("dd", {}, h("code", {}, jsonValue(value)))]),
+          ),
         )
       : null,
     dataEntries?.length
       ? h(
           "ul",
           { class: "entries small", "aria-label": "Related workpieces" },
-          dataEntries.map((entry) => h("li", {}, h("span", {}, entry.name ?? entry.entryId), ` — ${entry.type ?? entry.entryType}`, entry.currentState ? `, ${entry.currentState}` : "")),
+          dataEntries.map((entry) =>
+            h(
+              "li",
+              {},
+              h("span", {}, entry.name ?? entry.entryId),
+              ` — ${entry.type ?? entry.entryType}`,
+              entry.currentState ? `, ${entry.currentState}` : "",
+            ),
+          ),
         )
       : null,
     !task.description && !payload.length && !dataEntries?.length ? h("span", { class: "muted" }, "–") : null,
@@ -124,7 +162,14 @@ function candidates(task) {
   return h(
     "ul",
     { class: "tags" },
-    groups.map((g) => h("li", { class: "group", title: "Candidate group", dataset: { candidateGroup: g } }, g, h("span", { class: "kind" }, " group"))),
+    groups.map((g) =>
+      h(
+        "li",
+        { class: "group", title: "Candidate group", dataset: { candidateGroup: g } },
+        g,
+        h("span", { class: "kind" }, " group"),
+      ),
+    ),
     users.map((u) => h("li", { class: "person", title: "Candidate user", dataset: { candidateUser: u } }, u)),
   );
 }
@@ -140,11 +185,14 @@ function taskActions(task, mine) {
    * @param {string} text
    * @param {() => void} onclick
    */
-  const button = (action, text, onclick) => h("button", { type: "button", dataset: { action }, "aria-label": `${text} “${label}”`, onclick }, text);
+  const button = (action, text, onclick) =>
+    h("button", { type: "button", dataset: { action }, "aria-label": `${text} “${label}”`, onclick }, text);
   return h(
     "div",
     { class: "buttons" },
-    mine ? button("unclaim", "Unclaim", () => interact(task, "unclaim")) : button("claim", "Claim", () => interact(task, "claim")),
+    mine
+      ? button("unclaim", "Unclaim", () => interact(task, "unclaim"))
+      : button("claim", "Claim", () => interact(task, "claim")),
     button("defer", "Defer", () => openDefer(task)),
     task.followUpDate ? button("undefer", "Undefer", () => interact(task, "undefer")) : null,
     button("complete", "Complete", () => openComplete(task)),
@@ -168,22 +216,31 @@ const VERBS = {
  */
 async function interact(task, action, body) {
   const row = document.querySelector(`tr[data-task-id="${CSS.escape(task.id)}"]`);
-  const buttons = row ? [...row.querySelectorAll("button[data-action]")].filter((b) => b instanceof HTMLButtonElement) : [];
+  const buttons = row
+    ? [...row.querySelectorAll("button[data-action]")].filter((b) => b instanceof HTMLButtonElement)
+    : [];
   for (const b of buttons) b.disabled = true;
   row?.setAttribute("aria-busy", "true");
   const [noun, done] = VERBS[action];
   const name = task.name ?? task.id;
   hideMessage("error");
   try {
-    const response = await api(`/api/task/${encodeURIComponent(task.id)}/${action}?wait=true`, { method: "POST", body });
+    const response = await api(`/api/task/${encodeURIComponent(task.id)}/${action}?wait=true`, {
+      method: "POST",
+      body,
+    });
     if (response.status === 202) {
-      notice(`Your ${noun} of “${name}” is accepted; the process engine has not confirmed it yet. The list updates when it does.`, { status: "202", action });
+      notice(
+        `Your ${noun} of “${name}” is accepted; the process engine has not confirmed it yet. The list updates when it does.`,
+        { status: "202", action },
+      );
     } else {
       notice(`${done} “${name}”.`, { status: String(response.status), action });
     }
   } catch (err) {
     const context = `${noun[0].toUpperCase()}${noun.slice(1)} of “${name}” failed`;
-    if (err instanceof ApiError && err.status === 404) err.message = `${err.message}. It may have been completed or is no longer yours to see.`;
+    if (err instanceof ApiError && err.status === 404)
+      err.message = `${err.message}. It may have been completed or is no longer yours to see.`;
     showError(context, problemOf(err));
   } finally {
     for (const b of buttons) b.disabled = false;
@@ -214,7 +271,6 @@ function openDefer(task) {
     },
   );
 }
-
 
 /** @param {Task} task */
 function openComplete(task) {

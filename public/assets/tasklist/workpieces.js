@@ -35,7 +35,9 @@ function workpieceRow(entry) {
     h(
       "td",
       { class: "name" },
-      entry.url ? h("a", { href: handOver(entry.url), target: "_blank", rel: "noopener" }, entry.name ?? entry.entryId) : (entry.name ?? entry.entryId),
+      entry.url
+        ? h("a", { href: handOver(entry.url), target: "_blank", rel: "noopener" }, entry.name ?? entry.entryId)
+        : (entry.name ?? entry.entryId),
       entry.description ? h("div", { class: "muted small" }, entry.description) : null,
     ),
     h("td", {}, entry.type ?? "–", h("div", { class: "muted small" }, entry.entryType)),
@@ -43,7 +45,13 @@ function workpieceRow(entry) {
       "td",
       {},
       entry.currentState ?? h("span", { class: "muted" }, "–"),
-      entry.currentStateType ? h("span", { class: `badge state ${String(entry.currentStateType).toLowerCase()}` }, entry.currentStateType.replace(/_/g, " ").toLowerCase()) : null,
+      entry.currentStateType
+        ? h(
+            "span",
+            { class: `badge state ${String(entry.currentStateType).toLowerCase()}` },
+            entry.currentStateType.replace(/_/g, " ").toLowerCase(),
+          )
+        : null,
     ),
     h("td", {}, entry.applicationName ?? "–"),
     h(
@@ -76,4 +84,3 @@ function workpieceRow(entry) {
     h("td", {}, dateCell(entry.lastModifiedDate)),
   );
 }
-
