@@ -15,7 +15,11 @@ const TOKEN_KEY = "taskpool.token";
 /** @typedef {string | number | boolean | null | undefined} AttributeValue */
 /**
  * The attributes of `h`: `class`, `dataset` (the data-* attributes), `on<event>` listeners, and any other attribute.
- * @typedef {{ class?: string | null, dataset?: Record<string, string>, [name: string]: AttributeValue | Record<string, string> | ((event: Event) => unknown) }} Attributes
+ * @typedef {{
+ *   class?: string | null,
+ *   dataset?: Record<string, string>,
+ *   [name: string]: AttributeValue | Record<string, string> | ((event: Event) => unknown),
+ * }} Attributes
  */
 /** @typedef {Node | string | number | boolean | null | undefined} Leaf */
 /** A child of `h`: an element or text, or arrays of them (two levels deep); null, undefined and false are left out. */

@@ -37,7 +37,12 @@ import {
  * }} ApprovalRequest
  */
 /**
- * @typedef {{ time: string, status: string, username: string | null, log: string | null, logNotes: string | null }} RequestLogEntry
+ * @typedef {object} RequestLogEntry
+ * @property {string} time
+ * @property {string} status
+ * @property {string | null} username
+ * @property {string | null} log
+ * @property {string | null} logNotes
  */
 /** @typedef {ApprovalRequest & { history: RequestLogEntry[] }} RequestWithHistory GET /api/request/:id */
 /** @typedef {{ name: string, assignee: string | null, dueDate: string | null, priority: number | null }} TaskInfo */

@@ -11,7 +11,12 @@ import { workpieces } from "./workpieces.js";
 /** @import { Refusal } from "./api.js" */
 /**
  * The data of task-added, task-changed and task-removed (a refusal of the engine comes as a task change).
- * @typedef {{ id: string, change: string, position: number, applicationName?: string, refusal?: Refusal }} TaskEventData
+ * @typedef {object} TaskEventData
+ * @property {string} id
+ * @property {string} change
+ * @property {number} position
+ * @property {string} [applicationName]
+ * @property {Refusal} [refusal]
  */
 /** @typedef {{ processDefinitionId: string, requestId: string, reason: string, position: number }} StartRefusedData */
 

@@ -10,13 +10,22 @@ export const NEW_HIGHLIGHT_MS = 15_000;
 export const REFRESH_DEBOUNCE_MS = 250;
 
 export const state = {
-  /** The id of the user the page acts for. @type {string | null} */
+  /**
+   * The id of the user the page acts for.
+   * @type {string | null}
+   */
   user: null,
   /** @type {Profile | null} */
   profile: null,
-  /** The development login's users. @type {User[]} */
+  /**
+   * The development login's users.
+   * @type {User[]}
+   */
   users: [],
-  /** The processes the user may start. @type {ProcessDefinition[]} */
+  /**
+   * The processes the user may start.
+   * @type {ProcessDefinition[]}
+   */
   processes: [],
   /** @type {"tasks" | "workpieces"} */
   tab: "tasks",
@@ -26,13 +35,25 @@ export const state = {
   pollTimer: undefined,
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   retryTimer: undefined,
-  /** id → time until which the row is highlighted as new. @type {Map<string, number>} */
+  /**
+   * id → time until which the row is highlighted as new.
+   * @type {Map<string, number>}
+   */
   newTasks: new Map(),
-  /** requestId → process name of the starts asked for on this page, to name them if the engine refuses. @type {Map<string, string>} */
+  /**
+   * requestId → process name of the starts asked for on this page, to name them if the engine refuses.
+   * @type {Map<string, string>}
+   */
   startRequests: new Map(),
-  /** "<application>/<processKey>" a link asked to start, once the user is signed in. @type {string | null} */
+  /**
+   * "<application>/<processKey>" a link asked to start, once the user is signed in.
+   * @type {string | null}
+   */
   pendingStart: null,
-  /** Ids of the tasks the stream said changed, highlighted once when next shown. @type {Set<string>} */
+  /**
+   * Ids of the tasks the stream said changed, highlighted once when next shown.
+   * @type {Set<string>}
+   */
   changedTasks: new Set(),
 };
 
