@@ -4,13 +4,13 @@
 // tasks, finished tasks, deployments, started and finished instances, instance suspensions, variable updates)
 // is read from its watermark minus an overlap window, rows already handled are skipped (de-duplication window),
 // and the watermark moves to the newest *engine* timestamp handled. Every open task is turned into the pool's
-// snapshot (variable filters, correlations, assignment from variables: domain/engine/enrichment.ts) and diffed
-// against its shadow, the snapshot the pool was last told (domain/engine/task-diff.ts); the smallest ordered
+// snapshot (variable filters, correlations, assignment from variables: engine/connector/enrichment.ts) and diffed
+// against its shadow, the snapshot the pool was last told (engine/connector/task-diff.ts); the smallest ordered
 // set of commands goes to the `task` service. A task is never declared gone because a list lacks it: only a
 // 404 of the task itself, with history saying how it ended, ends it. Reconciliation (at start and periodically)
 // walks all open tasks and running instances to repair what the feeds cannot see; the first start imports the
 // tasks that existed before. All state (watermarks, windows, shadows) is persisted per application
-// (stores/engine/connector-state.ts), so a restart neither replays everything nor misses anything; a shadow
+// (engine/connector/connector-state.ts), so a restart neither replays everything nor misses anything; a shadow
 // lost or never written is recovered from the pool's own stream, so a crash between sending and saving does
 // not double anything.
 //
@@ -28,9 +28,9 @@ import { TrackingProcessorMixin, type TrackingProcessorOptions } from "../mixins
 import { fold } from "../domain/decider.ts";
 import { taskDecider, taskStreamId, type TaskEvent, type TaskSnapshot } from "../domain/task.ts";
 import type { JsonObject, Payload, SourceReference } from "../domain/types.ts";
-import { isVariableIncluded, type EnrichmentConfig } from "../domain/engine/enrichment.ts";
-import { advanceWatermark, evictBefore, readFrom, rowsToHandle, type ChangeRow } from "../domain/engine/change-window.ts";
-import { applyTaskCommands, diffTask, finishTask, sourceReferenceOf, taskSnapshotOf, type TaskCommandPlan } from "../domain/engine/task-diff.ts";
+import { isVariableIncluded, type EnrichmentConfig } from "../engine/connector/enrichment.ts";
+import { advanceWatermark, evictBefore, readFrom, rowsToHandle, type ChangeRow } from "../engine/connector/change-window.ts";
+import { applyTaskCommands, diffTask, finishTask, sourceReferenceOf, taskSnapshotOf, type TaskCommandPlan } from "../engine/connector/task-diff.ts";
 import { plainValues, processVariableValueOf } from "../domain/engine/variables.ts";
 import type { ProcessVariableChange } from "../domain/process-variables.ts";
 import {
@@ -46,11 +46,11 @@ import {
   type ProcessDefinitionInfo,
   type ProcessInstanceInfo,
   type VariableUpdate,
-} from "../stores/engine/engine-adapter.ts";
-import { OperatonAdapter } from "../stores/engine/operaton-adapter.ts";
-import { engineOf } from "../stores/engine/process-engine.ts";
+} from "../engine/connector/engine-adapter.ts";
+import { OperatonAdapter } from "../engine/operaton/operaton-adapter.ts";
+import { engineOf } from "../engine/connector/process-engine.ts";
 import { registeredEngineAdapter } from "../stores/engine/embedded/registered-adapter.ts";
-import { ConnectorState, type InstanceShadow, type InstanceShadowState, type TaskShadow } from "../stores/engine/connector-state.ts";
+import { ConnectorState, type InstanceShadow, type InstanceShadowState, type TaskShadow } from "../engine/connector/connector-state.ts";
 import type { RecordedEvent } from "../stores/event-store.ts";
 import { readEnvironment } from "../lib/env.ts";
 import { isErrorOfType } from "../lib/errors.ts";

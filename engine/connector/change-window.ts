@@ -3,7 +3,7 @@
 // keyed per row and version), and moves the watermark to the newest *server* timestamp it handled — never to
 // the client's clock. This module holds that arithmetic; the service does the reading and the bookkeeping.
 // Pure: no I/O, no clock.
-import type { IsoDate } from "../types.ts";
+import type { IsoDate } from "../../domain/types.ts";
 
 export interface ChangeRow {
   /** Identifies the row and its version (e.g. task id and last-updated time), so a changed row is new again. */

@@ -6,7 +6,7 @@
 import type { Knex } from "knex";
 import type { TaskSnapshot } from "../../domain/task.ts";
 import type { IsoDate } from "../../domain/types.ts";
-import { openDatabase, type Database } from "../database.ts";
+import { openDatabase, type Database } from "../../stores/database.ts";
 import { engineConnectorMigrations, engineConnectorMigrationsTable } from "../../migrations/engine-connector.ts";
 
 export type TaskShadowStatus = "open" | "completed" | "deleted";
