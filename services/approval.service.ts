@@ -26,7 +26,7 @@ import { Directory, type DirectoryUser } from "../lib/directory.ts";
 import { conflict, forbidden, notFound, unavailable, validationError } from "../lib/errors.ts";
 import { openApiDocument, type OpenApiRoute } from "../lib/openapi.ts";
 import { Authenticator, callerOf, checkInput, errorResponse, Gate, sendError, sendUnrouted, gatewaySecurityFromEnv, sendHtml, type GatedRequest } from "../lib/gateway-security.ts";
-import { createEngineConnector, engineConnectorSettingsFromEnv, type EngineConnectorOptions } from "./engine-connector.service.ts";
+import { createEngineConnector, engineConnectorSettingsFromEnv, type EngineConnectorOptions, type EngineConnectorServiceSettings } from "./engine-connector.service.ts";
 import { isEngineError, type EngineTask, type EngineTaskWithDetails } from "../engine/connector/engine-adapter.ts";
 import { registerEngine, unregisterEngine, type ProcessEngine } from "../engine/connector/process-engine.ts";
 import type { OperatonEngine } from "../engine/operaton/operaton-engine.ts";
@@ -754,7 +754,7 @@ export type ApprovalConnectorOptions = EngineConnectorOptions;
  * ENGINE_PROCESS_KEYS says otherwise), its enrichment (unless ENGINE_ENRICHMENT says otherwise); on Operaton when
  * ENGINE_URL is set, else on the engine the `approval` service registers in this process.
  */
-export function createApprovalConnector(options: ApprovalConnectorOptions = {}): ServiceSchema {
+export function createApprovalConnector(options: ApprovalConnectorOptions = {}): ServiceSchema<EngineConnectorServiceSettings> {
   const env = options.env ?? process.env;
   const fromEnv = engineConnectorSettingsFromEnv(env);
   const engineUrl = options.settings?.engineUrl !== undefined ? options.settings.engineUrl : (fromEnv.engineUrl ?? null);

@@ -43,6 +43,16 @@ export interface InteractionRecord {
   detail: Record<string, unknown>;
 }
 
+/** A row of `connector_tasks` as the driver returns it (a bigint may come back as a string). */
+interface TaskRow {
+  task_id: string;
+  status: TaskShadowStatus;
+  process_instance_id: string | null;
+  snapshot: unknown;
+  stream_version: number | string;
+  engine_marker: string | null;
+}
+
 export interface ConnectorStateOptions {
   applicationName: string;
   /** postgres://… ; null opens PGlite. */
@@ -144,7 +154,7 @@ export class ConnectorState {
 
   // Tasks ----------------------------------------------------------------------------------------------------------
 
-  private taskOf(row: Record<string, any>): TaskShadow {
+  private taskOf(row: TaskRow): TaskShadow {
     return {
       taskId: row.task_id,
       status: row.status,
