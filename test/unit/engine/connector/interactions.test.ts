@@ -19,8 +19,9 @@ function fakeAdapter(assignee: string | null | undefined) {
   return { adapter, calls };
 }
 
-function event(type: string, data: JsonObject, actor?: string) {
-  return { type, data, metadata: actor ? { actor } : {} };
+function event(type: string, data: JsonObject, actor?: string): { type: string; data: JsonObject; metadata: JsonObject } {
+  const metadata: JsonObject = actor ? { actor } : {};
+  return { type, data, metadata };
 }
 
 describe("isOwnInteraction", () => {
