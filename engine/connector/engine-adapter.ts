@@ -1,8 +1,8 @@
-// The engine-neutral contract between the engine connector (services/engine-connector.service.ts) and a BPMN
+// The engine-neutral contract between the engine connector (connector.ts) and a BPMN
 // engine: what the connector reads (open and finished user tasks, process definitions, process instances,
 // variable changes — each as a change feed ordered by the engine's own timestamps), and what it asks the engine
 // to do on behalf of users (claim, unclaim, follow-up date, complete, start a process). Operaton / Camunda 7
-// over REST implements it in operaton-adapter.ts; the embedded `bpmn-engine` implements the same interface.
+// over REST implements it in engine/operaton/operaton-adapter.ts; the embedded `bpmn-engine` implements the same interface.
 //
 // Feeds: `list…Since({ since })` returns the rows whose change time is at or after `since` (a null `since`
 // means from the beginning), in any order, paged by `firstResult`/`maxResults` under unchanged parameters;
