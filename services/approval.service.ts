@@ -755,7 +755,7 @@ export type ApprovalConnectorOptions = EngineConnectorOptions;
  * ENGINE_URL is set, else on the engine the `approval` service registers in this process.
  */
 export function createApprovalConnector(options: ApprovalConnectorOptions = {}): ServiceSchema<EngineConnectorServiceSettings> {
-  const env = options.env ?? process.env;
+  const env = options.env;
   const fromEnv = engineConnectorSettingsFromEnv(env);
   const engineUrl = options.settings?.engineUrl !== undefined ? options.settings.engineUrl : (fromEnv.engineUrl ?? null);
   return createEngineConnector({
