@@ -8,7 +8,7 @@
 // Build it with `createEngineConnector({ settings, adapter })`; the default export reads its settings from the
 // environment (lib/env.ts, `engine` section; engine/connector/settings.ts).
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { TrackingProcessorMixin, type HandleContext, type TrackingProcessorOptions } from "../mixins/tracking-processor.mixin.ts";
+import { TrackingProcessorMixin, type HandleContext, type TrackingProcessorMethods, type TrackingProcessorOptions } from "../mixins/tracking-processor.mixin.ts";
 import { EngineConnector, type CallAction, type EngineConnectorStatus } from "../engine/connector/connector.ts";
 import type { EngineAdapter } from "../engine/connector/engine-adapter.ts";
 import { INTERACTION_EVENT_TYPES } from "../engine/connector/interactions.ts";
@@ -18,23 +18,23 @@ import { OperatonAdapter } from "../engine/operaton/operaton-adapter.ts";
 import { registeredEngineAdapter } from "../stores/engine/embedded/registered-adapter.ts";
 import type { RecordedEvent } from "../stores/event-store.ts";
 import { readEnvironment } from "../lib/env.ts";
+import { defineService } from "../lib/schema.ts";
 
 export type { EngineConnectorSettings } from "../engine/connector/settings.ts";
 export type { ConnectorError, EngineConnectorStatus } from "../engine/connector/connector.ts";
 
-/** The connector's settings as the service shows them ($node.services, with the password left out). */
-export type EngineConnectorServiceSettings = EngineConnectorSettings & ServiceSettingSchema;
+/**
+ * The connector's settings as the service carries them ($node.services, the password left out). Optional to
+ * Moleculer (a mixin or createService may override them); the connector itself takes the resolved ones.
+ */
+export type EngineConnectorServiceSettings = Partial<EngineConnectorSettings> & ServiceSettingSchema;
 
-/** The service's own methods (the tracking processor calls them). */
-interface EngineConnectorMethods {
-  handleEvents(events: RecordedEvent[], context: HandleContext): Promise<void>;
-  loadProcessorToken(token: string): Promise<string>;
-}
+/** The service's own methods (the tracking processor calls them), and the mixin's one it calls. */
+type EngineConnectorMethods = Pick<TrackingProcessorMethods, "handleEvents" | "loadProcessorToken" | "stopProcessorLoop">;
 
-/** What the service instance holds, and the tracking processor mixin's method it calls. */
-interface EngineConnectorVars {
+/** What the service instance holds. */
+interface EngineConnectorLocals {
   connector: EngineConnector;
-  stopProcessorLoop(): Promise<void>;
 }
 
 export interface EngineConnectorOptions {
@@ -67,7 +67,7 @@ function adapterFor(settings: EngineConnectorSettings, given: EngineConnectorOpt
 /** The `engineConnector` service for one application. */
 export function createEngineConnector(options: EngineConnectorOptions = {}): ServiceSchema<EngineConnectorServiceSettings> {
   const settings = resolveSettings(readEnvironment(options.env), options.settings);
-  const schema: ServiceSchema<EngineConnectorServiceSettings, EngineConnectorMethods, EngineConnectorVars> = {
+  return defineService<EngineConnectorServiceSettings, EngineConnectorMethods, EngineConnectorLocals>({
     name: options.name ?? "engineConnector",
     settings: {
       // Shown by $node.services; the password stays out.
@@ -128,10 +128,7 @@ export function createEngineConnector(options: EngineConnectorOptions = {}): Ser
       await this.stopProcessorLoop();
       await this.connector.stop();
     },
-  };
-  // Moleculer's schema type checks `this` of the handlers both ways, so a schema typed with its methods and vars
-  // is no ServiceSchema<Settings> to the broker and the service loaders; the typed view ends here.
-  return schema as ServiceSchema<EngineConnectorServiceSettings>;
+  });
 }
 
 export default createEngineConnector();
