@@ -6,7 +6,7 @@
 // - A tracking processor ("view"). Shared stores (postgres, mongo): one instance in the cluster writes, every
 //   instance answers from the shared store. `memory`: every instance projects its own copy (processor
 //   "view@<node>"), so no node ever answers from an empty store.
-// - Documents are written idempotently (domain/view/documents.ts); the token is kept next to them.
+// - Documents are written idempotently (view/documents.ts); the token is kept next to them.
 // - Every query accepts `minPosition` and waits, bounded, until the view has applied that global position.
 // - After each batch the view broadcasts `view.changed`: what changed and which principals could see it
 //   before and after, so that the gateway pushes to exactly those users.
@@ -19,8 +19,10 @@ import { asDependencyOutage, consistencyTimeout, unavailable, validationError } 
 import { compareTokens, START_TOKEN } from "../lib/tokens.ts";
 import { name } from "../lib/params.ts";
 import type { RecordedEvent } from "../stores/event-store.ts";
-import { MemoryViewStore, MongoViewStore, type Doc, type IndexSpec, type ViewCollection, type ViewStore } from "../stores/view-store.ts";
-import { PostgresViewStore, UnsupportedFilterError } from "../stores/postgres-view-store.ts";
+import type { Doc, IndexSpec, ViewCollection, ViewStore } from "../view/stores/store.ts";
+import { MemoryViewStore } from "../view/stores/memory-store.ts";
+import { MongoViewStore } from "../view/stores/mongo-store.ts";
+import { PostgresViewStore, UnsupportedFilterError } from "../view/stores/postgres-store.ts";
 import { embeddedDatabaseDirectory } from "../stores/database.ts";
 import {
   collections,
@@ -43,9 +45,9 @@ import {
   type ProcessVariableDocument,
   type TaskDocument,
   type ViewEvent,
-} from "../domain/view/documents.ts";
+} from "../view/documents.ts";
 import { untilReachable } from "../lib/dependency-wait.ts";
-import { and, FilterError, parseFilters, parseSort, type FilterTarget, type MongoFilter } from "../domain/view/filters.ts";
+import { and, FilterError, parseFilters, parseSort, type FilterTarget, type MongoFilter } from "../view/filters.ts";
 import {
   assignedState,
   assignedTo,
@@ -56,7 +58,7 @@ import {
   live,
   startableBy,
   taskVisibleTo,
-} from "../domain/view/authorization.ts";
+} from "../view/authorization.ts";
 import type { User } from "../domain/types.ts";
 
 export type ViewStoreKind = "postgres" | "mongo" | "memory";

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker } from "moleculer";
 import fc from "fast-check";
 import ViewService from "../../services/view.service.ts";
-import { MongoViewStore } from "../../stores/view-store.ts";
+import { MongoViewStore } from "../../view/stores/mongo-store.ts";
 import { call, dropSchema, errorOf, startBroker, testDatabaseUrl, testMongoUrl, unique, waitFor } from "../helpers.ts";
 import { writeSide } from "../platform.ts";
 import { REQUEST, seed, USER_ENTRY, users } from "../fixtures/view-seed.ts";

@@ -8,12 +8,12 @@
 // stream `version` and global `position` of the last event applied — an event at or below `version` is skipped,
 // which makes every redelivery and replay harmless — and a `deleted` tombstone instead of removal, so that a
 // redelivered older event cannot bring a deleted document back.
-import { taskDecider, type TaskEvent, type TaskSnapshot, type TaskState } from "../task.ts";
-import { dataEntryDecider, dataEntryId, type DataEntry, type DataEntryEvent, type DataEntryState, type ProtocolEntry } from "../data-entry.ts";
-import { processDefinitionDecider, type ProcessDefinition, type ProcessDefinitionEvent } from "../process-definition.ts";
-import { processInstanceDecider, type ProcessInstance, type ProcessInstanceEvent, type ProcessInstanceStatus } from "../process-instance.ts";
-import type { ProcessVariableValue, ProcessVariablesEvent } from "../process-variables.ts";
-import type { Correlations, JsonValue, Payload, SourceReference, User } from "../types.ts";
+import { taskDecider, type TaskEvent, type TaskSnapshot, type TaskState } from "../domain/task.ts";
+import { dataEntryDecider, dataEntryId, type DataEntry, type DataEntryEvent, type DataEntryState, type ProtocolEntry } from "../domain/data-entry.ts";
+import { processDefinitionDecider, type ProcessDefinition, type ProcessDefinitionEvent } from "../domain/process-definition.ts";
+import { processInstanceDecider, type ProcessInstance, type ProcessInstanceEvent, type ProcessInstanceStatus } from "../domain/process-instance.ts";
+import type { ProcessVariableValue, ProcessVariablesEvent } from "../domain/process-variables.ts";
+import type { Correlations, JsonValue, Payload, SourceReference, User } from "../domain/types.ts";
 
 export const collections = ["tasks", "dataEntries", "processDefinitions", "processInstances", "processVariables"] as const;
 export type CollectionName = (typeof collections)[number];
