@@ -3,7 +3,7 @@
 // view/stores/postgres-store.ts, mongo-store.ts and memory-store.ts implement it; open.ts picks one.
 import type { SortSpec } from "../filters.ts";
 
-export type Doc = { _id: string } & Record<string, any>;
+export type Doc = { _id: string } & Record<string, unknown>;
 export type Filter = Record<string, unknown>;
 
 export interface FindOptions {
