@@ -377,7 +377,7 @@ function sameQuery(user: User): { filter: MongoFilter; sort: SortSpec } {
   return { filter: and([live, taskVisibleTo(user), ...parsed.where]), sort };
 }
 
-// The task indexes of services/view.service.ts (INDEXES.tasks), for the raw write baselines.
+// The task indexes of view/generations.ts (INDEXES.tasks), for the raw write baselines.
 const TASK_INDEXES: Record<string, 1 | -1>[] = [
   { authorizedPrincipals: 1, deleted: 1, createTime: -1 },
   { deleted: 1, createTime: -1 },
