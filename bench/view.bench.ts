@@ -46,11 +46,11 @@ import ViewService from "../services/view.service.ts";
 import { taskDecider, taskStreamId, type CreateTask } from "../domain/task.ts";
 import { dataEntryDecider, dataEntryStreamId } from "../domain/data-entry.ts";
 import { domainUpcasters } from "../domain/upcasters.ts";
-import { and, parseFilters, parseSort, type MongoFilter, type SortSpec } from "../domain/view/filters.ts";
-import { live, taskVisibleTo } from "../domain/view/authorization.ts";
+import { and, parseFilters, parseSort, type MongoFilter, type SortSpec } from "../view/filters.ts";
+import { live, taskVisibleTo } from "../view/authorization.ts";
 import type { User } from "../domain/types.ts";
 import type { AppendRequest, NewEvent, RecordedEvent } from "../stores/event-store.ts";
-import { projectTask, targetOf, type TaskDocument, type ViewEvent } from "../domain/view/documents.ts";
+import { projectTask, targetOf, type TaskDocument, type ViewEvent } from "../view/documents.ts";
 import { compareTokens, START_TOKEN } from "../lib/tokens.ts";
 import { random } from "../test/fixtures/command-mix.ts";
 import {
@@ -377,7 +377,7 @@ function sameQuery(user: User): { filter: MongoFilter; sort: SortSpec } {
   return { filter: and([live, taskVisibleTo(user), ...parsed.where]), sort };
 }
 
-// The task indexes of services/view.service.ts (INDEXES.tasks), for the raw write baselines.
+// The task indexes of view/generations.ts (INDEXES.tasks), for the raw write baselines.
 const TASK_INDEXES: Record<string, 1 | -1>[] = [
   { authorizedPrincipals: 1, deleted: 1, createTime: -1 },
   { deleted: 1, createTime: -1 },

@@ -1,7 +1,7 @@
 // The PostgreSQL view (VIEW_STORE=postgres): its meta table and the three sort-key functions every ordered view
 // query and every sort index uses. The document tables themselves belong to a generation of the view
 // (tasks_g1, data_entries_g1, …) and are created and dropped by the view store as replays come and go
-// (stores/postgres-view-store.ts).
+// (view/stores/postgres-store.ts).
 //
 // The sort keys order values as MongoDB (and the embedded store) do, so that the three stores agree: missing and
 // null first, then numbers by value, strings by code point, objects, arrays, booleans.

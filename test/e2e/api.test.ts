@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { SignJWT, importPKCS8 } from "jose";
-import { MongoViewStore } from "../../stores/view-store.ts";
+import { MongoViewStore } from "../../view/stores/mongo-store.ts";
 import { TaskpoolPrometheusReporter } from "../../lib/metrics.ts";
 import { call, freePort, spawnNode, startBroker, testDatabaseUrl, testMongoUrl, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
 import { embeddedPlatform } from "../platform.ts";

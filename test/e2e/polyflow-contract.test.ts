@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { POLYFLOW_BASE_PATH } from "../../services/api.service.ts";
-import { MongoViewStore } from "../../stores/view-store.ts";
+import { MongoViewStore } from "../../view/stores/mongo-store.ts";
 import { maxPageSize, mismatches, operations, totalHeaderMismatches, type Operation } from "../fixtures/polyflow-contract.ts";
 import { call, launchChromium, spawnNode, startBroker, testDatabaseUrl, testMongoUrl, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
 import { embeddedPlatform } from "../platform.ts";

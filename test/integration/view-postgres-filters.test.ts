@@ -7,8 +7,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PostgresViewStore, whereOf } from "../../stores/postgres-view-store.ts";
-import type { Doc } from "../../stores/view-store.ts";
+import { PostgresViewStore, whereOf } from "../../view/stores/postgres-store.ts";
+import type { Doc } from "../../view/stores/store.ts";
 import { dropSchema, testDatabaseUrl, unique } from "../helpers.ts";
 
 const docs: Doc[] = Array.from({ length: 120 }, (_, i) => {

@@ -1,5 +1,5 @@
 // The PostgreSQL view answers the plain task list — a user's page in the default order and its total — from its
-// visible table (stores/postgres-view-store.ts, issue 10): the narrow (principal, sort key, id) table must always
+// visible table (view/stores/postgres-store.ts, issue 10): the narrow (principal, sort key, id) table must always
 // hold exactly the live documents' principals and current sort keys — after inserts, principal changes, changed
 // sort keys (of every JSON type, missing and null included), deletions and re-creations — so the fast page and
 // count equal the answers over the documents for every user and every page. Also: tables written by an earlier
@@ -8,8 +8,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PostgresViewStore } from "../../stores/postgres-view-store.ts";
-import type { Doc } from "../../stores/view-store.ts";
+import { PostgresViewStore } from "../../view/stores/postgres-store.ts";
+import type { Doc } from "../../view/stores/store.ts";
 import { dropSchema, testDatabaseUrl, unique } from "../helpers.ts";
 
 const USERS = ["user:kermit", "user:piggy", "user:gonzo", "user:fozzy"];

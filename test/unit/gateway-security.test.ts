@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { generateKeyPairSync } from "node:crypto";
 import { errorResponse, findInputProblem, gatewaySecurityFromEnv, MAX_DEPTH, StreamLimiter } from "../../lib/gateway-security.ts";
 import { isCalendarDateTime } from "../../domain/calendar.ts";
-import { FilterError, parseFilters, parseSort } from "../../domain/view/filters.ts";
+import { FilterError, parseFilters, parseSort } from "../../view/filters.ts";
 import { isoDate } from "../../lib/params.ts";
 
 describe("issue 13, defect 3: a configured JWT key turns header authentication off", () => {

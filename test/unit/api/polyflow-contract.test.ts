@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { mismatches, operations, schemas, totalHeaderMismatches } from "../../fixtures/polyflow-contract.ts";
 import { dataEntryDto, FormUrls, processDto, taskDto, viewSort } from "../../../lib/tasklist-dto.ts";
-import { parseSort } from "../../../domain/view/filters.ts";
+import { parseSort } from "../../../view/filters.ts";
 
 const definition = {
   processDefinitionId: "process_approve_request:1:x",

@@ -1,9 +1,9 @@
 // The PostgreSQL view's translation of the view's MongoDB filter and sort documents into SQL
-// (stores/postgres-view-store.ts). What each translation returns on real data is checked by the shared store suite
+// (view/stores/postgres-store.ts). What each translation returns on real data is checked by the shared store suite
 // (test/integration/view.test.ts); here: the shape that lets the planner use the indexes, keys that cannot be
 // read as jsonpath syntax, and refusals instead of guesses.
 import { describe, expect, it } from "vitest";
-import { orderByOf, tableName, UnsupportedFilterError, whereOf } from "../../../stores/postgres-view-store.ts";
+import { orderByOf, tableName, UnsupportedFilterError, whereOf } from "../../../view/stores/postgres-store.ts";
 
 describe("MongoDB filter → SQL", () => {
   it("uses the id, deleted and principals columns (the indexed ones) directly", () => {

@@ -1,6 +1,6 @@
 // Who may see what in the view (polyflow.md §3.5, with the involvementsOnly leak fixed), as MongoDB filter
 // documents over the view's documents. Pure.
-import type { User } from "../types.ts";
+import type { User } from "../domain/types.ts";
 import { principalsOf } from "./documents.ts";
 import type { MongoFilter } from "./filters.ts";
 

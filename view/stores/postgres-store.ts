@@ -1,5 +1,5 @@
 // The view on PostgreSQL (VIEW_STORE=postgres; on the embedded platform, in the one PGlite database). The view
-// service speaks MongoDB filter and sort documents to every store (domain/view/filters.ts); this store translates
+// service speaks MongoDB filter and sort documents to every store (view/filters.ts); this store translates
 // the subset they use into SQL that the planner can serve from indexes:
 //
 // - one table per collection and generation ("tasks_g1"): the document as jsonb, its id, its `deleted` flag and
@@ -14,10 +14,10 @@
 // token in one transaction.
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Knex } from "knex";
-import type { SortSpec } from "../domain/view/filters.ts";
-import { openDatabase, type Database } from "./database.ts";
-import { viewMigrations, viewMigrationsTable } from "../migrations/view.ts";
-import type { Doc, Filter, FindOptions, IndexSpec, ViewCollection, ViewStore } from "./view-store.ts";
+import type { SortSpec } from "../filters.ts";
+import { openDatabase, type Database } from "../../stores/database.ts";
+import { viewMigrations, viewMigrationsTable } from "../../migrations/view.ts";
+import type { Doc, Filter, FindOptions, IndexSpec, ViewCollection, ViewStore } from "./store.ts";
 
 export interface PostgresViewStoreOptions {
   /** postgres://… ; null: the embedded PGlite database in `pgliteDir` (null there too: a private one in memory). */

@@ -8,12 +8,12 @@
 // stream `version` and global `position` of the last event applied — an event at or below `version` is skipped,
 // which makes every redelivery and replay harmless — and a `deleted` tombstone instead of removal, so that a
 // redelivered older event cannot bring a deleted document back.
-import { taskDecider, type TaskEvent, type TaskSnapshot, type TaskState } from "../task.ts";
-import { dataEntryDecider, dataEntryId, type DataEntry, type DataEntryEvent, type DataEntryState, type ProtocolEntry } from "../data-entry.ts";
-import { processDefinitionDecider, type ProcessDefinition, type ProcessDefinitionEvent } from "../process-definition.ts";
-import { processInstanceDecider, type ProcessInstance, type ProcessInstanceEvent, type ProcessInstanceStatus } from "../process-instance.ts";
-import type { ProcessVariableValue, ProcessVariablesEvent } from "../process-variables.ts";
-import type { Correlations, JsonValue, Payload, SourceReference, User } from "../types.ts";
+import { taskDecider, type TaskEvent, type TaskSnapshot, type TaskState } from "../domain/task.ts";
+import { dataEntryDecider, dataEntryId, type DataEntry, type DataEntryEvent, type DataEntryState, type ProtocolEntry } from "../domain/data-entry.ts";
+import { processDefinitionDecider, type ProcessDefinition, type ProcessDefinitionEvent } from "../domain/process-definition.ts";
+import { processInstanceDecider, type ProcessInstance, type ProcessInstanceEvent, type ProcessInstanceStatus } from "../domain/process-instance.ts";
+import type { ProcessVariableValue, ProcessVariablesEvent } from "../domain/process-variables.ts";
+import type { Correlations, JsonValue, Payload, SourceReference, User } from "../domain/types.ts";
 
 export const collections = ["tasks", "dataEntries", "processDefinitions", "processInstances", "processVariables"] as const;
 export type CollectionName = (typeof collections)[number];
@@ -21,7 +21,7 @@ export type CollectionName = (typeof collections)[number];
 /** What the view needs of a recorded event. */
 export interface ViewEvent {
   type: string;
-  data: any;
+  data: unknown;
   streamId: string;
   streamVersion: number;
   globalPosition: number;
@@ -211,11 +211,12 @@ export function projectTask(doc: TaskDocument | null, event: ViewEvent): TaskDoc
   if (doc && event.streamVersion <= doc.version) return doc;
   const before = taskState(doc);
   const after = taskDecider.evolve(before, { type: event.type, data: event.data } as TaskEvent);
-  if (after.status === "completed" || after.status === "deleted") return tombstone(event.data.id, event.streamVersion, event.globalPosition);
+  const data = event.data as { id: string; interaction: string; reason: string; username?: string | null };
+  if (after.status === "completed" || after.status === "deleted") return tombstone(data.id, event.streamVersion, event.globalPosition);
   if (!after.task) return doc;
   const refusal =
     event.type === "TaskInteractionRefused"
-      ? { interaction: event.data.interaction, reason: event.data.reason, username: event.data.username ?? null, time: event.recordedAt }
+      ? { interaction: data.interaction, reason: data.reason, username: data.username ?? null, time: event.recordedAt }
       : ((doc as TaskDocument | null)?.lastRefusal ?? null);
   // A sender that leaves createTime out still gets a place in "newest first": the time the pool learned of it.
   const task = after.task.createTime ? after.task : { ...after.task, createTime: (doc as TaskDocument | null)?.createTime ?? event.recordedAt };
@@ -252,10 +253,11 @@ function involved(protocol: ProtocolEntry[]): string[] {
 export function projectDataEntry(doc: DataEntryDocument | null, event: ViewEvent): DataEntryDocument | Tracked | null {
   if (doc && event.streamVersion <= doc.version) return doc;
   const after = dataEntryFold.evolve(dataEntryState(doc), { type: event.type, data: event.data } as DataEntryEvent);
-  const id = dataEntryId(event.data.entryType, event.data.entryId);
+  const data = event.data as { entryType: string; entryId: string; modification?: { time?: string } };
+  const id = dataEntryId(data.entryType, data.entryId);
   if (after.status === "deleted" || !after.entry) return tombstone(id, event.streamVersion, event.globalPosition);
   const entry = after.entry;
-  const time: string = event.data.modification?.time ?? event.recordedAt;
+  const time: string = data.modification?.time ?? event.recordedAt;
   const fresh = !doc || doc.deleted || event.type === "DataEntryCreated";
   const correlations = correlationList(entry.correlations);
   return {
@@ -350,7 +352,14 @@ export function projectProcessVariables(docs: Map<string, ProcessVariableDocumen
 
 /** Which collection and document an event changes. */
 export function targetOf(event: ViewEvent): { collection: CollectionName; id: string } | null {
-  const d = event.data;
+  const d = event.data as {
+    id: string;
+    entryType: string;
+    entryId: string;
+    processDefinitionId: string;
+    processInstanceId: string;
+    sourceReference: { instanceId: string };
+  };
   if (event.type.startsWith("Task")) return { collection: "tasks", id: d.id };
   if (event.type.startsWith("DataEntry")) return { collection: "dataEntries", id: dataEntryId(d.entryType, d.entryId) };
   if (event.type === "ProcessDefinitionRegistered") return { collection: "processDefinitions", id: d.processDefinitionId };

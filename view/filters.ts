@@ -3,7 +3,7 @@
 // evaluate alike. Anything not understood — an unknown field, an operator a field does not support, a value of
 // the wrong type — is refused with the offending filter named, never ignored.
 import { encodeKey } from "./documents.ts";
-import { FORBIDDEN_KEYS, isCalendarDateTime } from "../calendar.ts";
+import { FORBIDDEN_KEYS, isCalendarDateTime } from "../domain/calendar.ts";
 
 export type FilterTarget = "task" | "taskWithDataEntries" | "dataEntry";
 
