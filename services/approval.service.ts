@@ -30,7 +30,7 @@ import { createEngineConnector, engineConnectorSettingsFromEnv, type EngineConne
 import { isEngineError, type EngineTask, type EngineTaskWithDetails } from "../stores/engine/engine-adapter.ts";
 import { registerEngine, unregisterEngine, type ProcessEngine } from "../stores/engine/process-engine.ts";
 import type { OperatonEngine } from "../stores/engine/operaton-engine.ts";
-import type { EmbeddedEngineOptions } from "../stores/engine/embedded-engine.ts";
+import type { EmbeddedEngineOptions } from "../engine/embedded/engine.ts";
 import type { ExternalTaskInput } from "../stores/engine/external-tasks.ts";
 import { plainValues } from "../domain/engine/variables.ts";
 import type { JsonObject, User } from "../domain/types.ts";
@@ -204,7 +204,7 @@ function mayWorkOn(user: User, task: EngineTaskWithDetails): boolean {
 
 /** The embedded engine, loaded only when used (it brings bpmn-engine and its moddle along). */
 async function createEmbeddedEngine(options: EmbeddedEngineOptions): Promise<ProcessEngine> {
-  const { EmbeddedEngine } = await import("../stores/engine/embedded-engine.ts");
+  const { EmbeddedEngine } = await import("../engine/embedded/engine.ts");
   return new EmbeddedEngine(options);
 }
 

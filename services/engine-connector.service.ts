@@ -49,7 +49,7 @@ import {
 } from "../stores/engine/engine-adapter.ts";
 import { OperatonAdapter } from "../stores/engine/operaton-adapter.ts";
 import { engineOf } from "../stores/engine/process-engine.ts";
-import { registeredEngineAdapter } from "../stores/engine/embedded/registered-adapter.ts";
+import { registeredEngineAdapter } from "../engine/embedded/registered-adapter.ts";
 import { ConnectorState, type InstanceShadow, type InstanceShadowState, type TaskShadow } from "../stores/engine/connector-state.ts";
 import type { RecordedEvent } from "../stores/event-store.ts";
 import { readEnvironment } from "../lib/env.ts";

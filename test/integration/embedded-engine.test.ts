@@ -1,4 +1,4 @@
-// The embedded BPMN engine (stores/engine/embedded-engine.ts, bpmn-engine + camunda-bpmn-moddle): deployments
+// The embedded BPMN engine (engine/embedded/engine.ts, bpmn-engine + camunda-bpmn-moddle): deployments
 // and versions, a process with an external service task, user tasks with `camunda:` attributes and `${…}`
 // expressions, an exclusive gateway; the external-task outcomes (variables, BPMN error, retries and incident);
 // and the engine connector over it, with the platform's event store and command services in this process — the
@@ -17,7 +17,7 @@ import ProcessDefinitionService from "../../services/process-definition.service.
 import ProcessInstanceService from "../../services/process-instance.service.ts";
 import ProcessVariableService from "../../services/process-variable.service.ts";
 import { createEngineConnector } from "../../services/engine-connector.service.ts";
-import { EmbeddedEngine } from "../../stores/engine/embedded-engine.ts";
+import { EmbeddedEngine } from "../../engine/embedded/engine.ts";
 import { isEngineError } from "../../stores/engine/engine-adapter.ts";
 import { BpmnError, type ExternalTaskInput } from "../../stores/engine/external-tasks.ts";
 import { registerEngine, unregisterEngine } from "../../stores/engine/process-engine.ts";

@@ -10,8 +10,8 @@ import {
   outputParameters,
   userTaskAttributes,
   type ElementBehaviour,
-} from "../../../stores/engine/embedded/camunda-attributes.ts";
-import { diffVariables, splitByScope } from "../../../stores/engine/embedded/variable-changes.ts";
+} from "../../../engine/embedded/camunda-attributes.ts";
+import { diffVariables, splitByScope } from "../../../engine/embedded/variable-changes.ts";
 
 const NOW = "2026-11-23T10:00:00.000Z";
 const variables = { originator: "kermit", approvers: ["gonzo", "fozzie"], group: "muppetshow", due: "2026-12-24T18:00:00+01:00", prio: 80, subject: "Salary" };

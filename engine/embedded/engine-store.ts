@@ -3,10 +3,10 @@
 // instance's new state (guarded by its revision), the tasks and external tasks it created or ended, and the
 // variable updates — so that a crash never leaves half a step behind.
 import type { Knex } from "knex";
-import type { IsoDate, JsonObject, JsonValue } from "../../../domain/types.ts";
-import { openDatabase, type Database } from "../../database.ts";
-import { embeddedEngineMigrations, embeddedEngineMigrationsTable } from "../../../migrations/embedded-engine.ts";
-import type { ProcessInstanceState } from "../engine-adapter.ts";
+import type { IsoDate, JsonObject, JsonValue } from "../../domain/types.ts";
+import { openDatabase, type Database } from "../../stores/database.ts";
+import { embeddedEngineMigrations, embeddedEngineMigrationsTable } from "../../migrations/embedded-engine.ts";
+import type { ProcessInstanceState } from "../../stores/engine/engine-adapter.ts";
 
 export interface DeploymentRecord {
   id: string;

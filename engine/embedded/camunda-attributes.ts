@@ -4,9 +4,9 @@
 // Camunda 7 — and `camunda:inputOutput` input and output parameters (text with expressions, `camunda:list`,
 // `camunda:map`). The element's shape is what camunda-bpmn-moddle gives bpmn-engine as `activity.behaviour`.
 // Pure: no I/O; the clock comes in as a parameter.
-import { ExpressionError, hasExpression, resolveTemplate, type ExpressionScope } from "../../../domain/engine/expressions.ts";
-import { parseEngineDate } from "../../../domain/engine/variables.ts";
-import type { JsonObject, JsonValue } from "../../../domain/types.ts";
+import { ExpressionError, hasExpression, resolveTemplate, type ExpressionScope } from "../../domain/engine/expressions.ts";
+import { parseEngineDate } from "../../domain/engine/variables.ts";
+import type { JsonObject, JsonValue } from "../../domain/types.ts";
 
 /** The parts of a moddle element (bpmn-engine's `activity.behaviour`) that are read here. */
 export interface ElementBehaviour {

@@ -20,8 +20,8 @@
 import { Engine } from "bpmn-engine";
 import { EventEmitter } from "node:events";
 import { createRequire } from "node:module";
-import { hasExpression, isExpression, resolveTemplate, type ExpressionScope } from "../../../domain/engine/expressions.ts";
-import type { JsonObject } from "../../../domain/types.ts";
+import { hasExpression, isExpression, resolveTemplate, type ExpressionScope } from "../../domain/engine/expressions.ts";
+import type { JsonObject } from "../../domain/types.ts";
 import { documentationOf, isExternalTask, type ElementBehaviour } from "./camunda-attributes.ts";
 
 const camundaModdle = createRequire(import.meta.url)("camunda-bpmn-moddle/resources/camunda.json") as object;

@@ -1,6 +1,6 @@
 // The embedded BPMN engine: a ProcessEngine over `bpmn-engine` 25 that runs the same BPMN files as Operaton
 // (the `camunda:` attributes through camunda-bpmn-moddle, `${…}` through domain/engine/expressions.ts) with
-// no Java, its state in its own tables on PostgreSQL or PGlite (stores/engine/embedded/engine-store.ts).
+// no Java, its state in its own tables on PostgreSQL or PGlite (engine-store.ts).
 //
 // How it works: every change of a process instance is one *step* (embedded/bpmn-runtime.ts) — start it, or
 // recover it from its saved bpmn-engine state and complete one user task or external task — run until
@@ -9,7 +9,7 @@
 // (a lock per instance, and a revision check in the database), and nothing of an instance is kept in memory
 // between steps, so a restart resumes exactly where the last committed step left off; a step that failed or
 // was cut short by a crash left nothing behind. Times are the engine's clock, ISO UTC, so the connector's
-// change feeds (stores/engine/embedded-adapter.ts) read tasks, instances and variables like Operaton's
+// change feeds (adapter.ts) read tasks, instances and variables like Operaton's
 // runtime and history.
 //
 // Service tasks with `camunda:type="external"` wait as external tasks; the engine's own worker loop hands
@@ -22,13 +22,13 @@ import { processAttributesOf } from "../../domain/engine/bpmn-process-attributes
 import { ExpressionError } from "../../domain/engine/expressions.ts";
 import { shiftIsoDate } from "../../domain/engine/variables.ts";
 import type { IsoDate, JsonObject } from "../../domain/types.ts";
-import { embeddedDatabaseDirectory, schemaName } from "../database.ts";
+import { embeddedDatabaseDirectory, schemaName } from "../../stores/database.ts";
 import { readEnvironment } from "../../lib/env.ts";
-import { EngineError, isEngineError, type StartProcessRequest } from "./engine-adapter.ts";
-import { EmbeddedAdapter, type EmbeddedEngineCore } from "./embedded-adapter.ts";
-import { AttributeError, inputParameters, outputParameters, userTaskAttributes } from "./embedded/camunda-attributes.ts";
-import type { InstanceRun, ProcessDescription, WaitingActivity } from "./embedded/bpmn-runtime.ts";
-import { diffVariables, splitByScope } from "./embedded/variable-changes.ts";
+import { EngineError, isEngineError, type StartProcessRequest } from "../../stores/engine/engine-adapter.ts";
+import { EmbeddedAdapter, type EmbeddedEngineCore } from "./adapter.ts";
+import { AttributeError, inputParameters, outputParameters, userTaskAttributes } from "./camunda-attributes.ts";
+import type { InstanceRun, ProcessDescription, WaitingActivity } from "./bpmn-runtime.ts";
+import { diffVariables, splitByScope } from "./variable-changes.ts";
 import {
   ConcurrentStepError,
   EngineStore,
@@ -38,9 +38,9 @@ import {
   type OperationRecord,
   type StepWrite,
   type TaskRecord,
-} from "./embedded/engine-store.ts";
-import type { ExternalTaskHandler, ExternalTaskInput, TopicOptions } from "./external-tasks.ts";
-import type { BpmnResource, ProcessEngine } from "./process-engine.ts";
+} from "./engine-store.ts";
+import type { ExternalTaskHandler, ExternalTaskInput, TopicOptions } from "../../stores/engine/external-tasks.ts";
+import type { BpmnResource, ProcessEngine } from "../../stores/engine/process-engine.ts";
 import { sleep } from "../../lib/sleep.ts";
 import { KeyedSerialQueue } from "../../lib/serial.ts";
 
@@ -49,9 +49,9 @@ import { KeyedSerialQueue } from "../../lib/serial.ts";
  * something or the first step of an instance, not with the engine: a restart with nothing to deploy or to run does
  * not need them.
  */
-let runtime: Promise<typeof import("./embedded/bpmn-runtime.ts")> | null = null;
-function bpmnRuntime(): Promise<typeof import("./embedded/bpmn-runtime.ts")> {
-  runtime ??= import("./embedded/bpmn-runtime.ts");
+let runtime: Promise<typeof import("./bpmn-runtime.ts")> | null = null;
+function bpmnRuntime(): Promise<typeof import("./bpmn-runtime.ts")> {
+  runtime ??= import("./bpmn-runtime.ts");
   return runtime;
 }
 
