@@ -338,7 +338,7 @@ export function createApprovalService(options: ApprovalServiceOptions = {}): Ser
         params: { body: draft },
         async handler(this: any, ctx: ApiContext) {
           const user: User = this.userOf(ctx);
-          const allowed = starters();
+          const allowed = await starters();
           if (!allowed.users.includes(user.username) && !user.groups.some((g) => allowed.groups.includes(g))) {
             throw forbidden(`${user.username} may not start "${PROCESS_KEY}" (starters: ${[...allowed.users, ...allowed.groups].join(", ")})`);
           }

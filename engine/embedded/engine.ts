@@ -18,7 +18,6 @@
 // growing back-off and finally leaves an incident (the task stays, shown in status() and the log).
 import { createHash, randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { processAttributesOf } from "../../domain/engine/bpmn-process-attributes.ts";
 import { ExpressionError } from "../../domain/engine/expressions.ts";
 import { shiftIsoDate } from "../../domain/engine/variables.ts";
 import type { IsoDate, JsonObject } from "../../domain/types.ts";
@@ -302,19 +301,18 @@ export class EmbeddedEngine implements ProcessEngine, EmbeddedEngineCore {
       for (const bp of processes.filter((p) => p.executable)) {
         if (definitions.some((d) => d.key === bp.key)) throw new EngineError("invalid", `process ${bp.key} is defined twice in deployment ${deploymentName}`);
         for (const warning of bp.warnings) this.logger.warn(`Embedded engine: ${resource.name}: ${bp.key}: ${warning}`);
-        const attributes = processAttributesOf(resource.content, bp.key);
         definitions.push({
           id: (version) => `${bp.key}:${version}:${randomUUID()}`,
           key: bp.key,
-          name: bp.name ?? attributes?.name ?? null,
-          versionTag: attributes?.versionTag ?? null,
+          name: bp.name,
+          versionTag: bp.versionTag,
           description: bp.description,
           deploymentId,
           resourceName: resource.name,
           startFormKey: bp.startFormKey,
-          startableInTasklist: attributes?.startableInTasklist ?? true,
-          candidateStarterUsers: attributes?.candidateStarterUsers ?? [],
-          candidateStarterGroups: attributes?.candidateStarterGroups ?? [],
+          startableInTasklist: bp.startableInTasklist,
+          candidateStarterUsers: bp.candidateStarterUsers,
+          candidateStarterGroups: bp.candidateStarterGroups,
           suspended: false,
           serializedSource: bp.serializedSource!,
         });

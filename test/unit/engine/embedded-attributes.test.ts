@@ -3,7 +3,6 @@ import {
   AttributeError,
   DEFAULT_PRIORITY,
   dateOf,
-  documentationOf,
   inputParameters,
   isExternalTask,
   namesOf,
@@ -12,6 +11,7 @@ import {
   type ElementBehaviour,
 } from "../../../engine/embedded/camunda-attributes.ts";
 import { diffVariables, splitByScope } from "../../../engine/embedded/variable-changes.ts";
+import { documentationOf } from "../../../engine/bpmn-model.ts";
 
 const NOW = "2026-11-23T10:00:00.000Z";
 const variables = { originator: "kermit", approvers: ["gonzo", "fozzie"], group: "muppetshow", due: "2026-12-24T18:00:00+01:00", prio: 80, subject: "Salary" };
