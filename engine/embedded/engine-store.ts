@@ -170,114 +170,51 @@ export interface EngineStoreOptions {
 
 
 // Columns ----------------------------------------------------------------------------------------------------------------
-// Each record's fields with their columns. Reading, knex selects the columns under the fields' names
-// (`select({ instanceId: "instance_id" })`) and the pg driver (and PGlite) parses jsonb, integers and booleans, so
-// a row is the record as it comes; writing, the same map names the columns.
+// Each record's fields with their columns, named as the migration names them: the field's name in snake_case. Reading,
+// knex selects the columns under the fields' names (`select({ instanceId: "instance_id" })`) and the pg driver (and
+// PGlite) parses jsonb, integers and booleans, so a row is the record as it comes; writing, the same map names the
+// columns.
 
-/** A record's fields by column. */
+/** A record's columns by field. */
 type Columns<R> = { readonly [K in keyof R]-?: string };
 
-const DEPLOYMENT_COLUMNS = { id: "id", name: "name", deploymentTime: "deployment_time" } as const satisfies Columns<DeploymentRecord>;
+/** The fields given, when they are all of the record's; otherwise a type that names the missing ones. */
+type AllFields<R, F extends readonly (keyof R)[]> = [Exclude<keyof R, F[number]>] extends [never] ? F : { missing: Exclude<keyof R, F[number]> };
 
-const RESOURCE_COLUMNS = { deploymentId: "deployment_id", name: "name", content: "content", hash: "hash" } as const satisfies Columns<ResourceRecord>;
+/** The columns of a record's fields, every one of which is listed (the compiler says which are not). */
+function columnsOf<R>() {
+  return <const F extends readonly (keyof R & string)[]>(fields: F & AllFields<R, F>): Columns<R> =>
+    Object.fromEntries(fields.map((field) => [field, field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)])) as Columns<R>;
+}
 
-const DEFINITION_COLUMNS = {
-  id: "id",
-  key: "key",
-  version: "version",
-  name: "name",
-  versionTag: "version_tag",
-  description: "description",
-  deploymentId: "deployment_id",
-  resourceName: "resource_name",
-  startFormKey: "start_form_key",
-  startableInTasklist: "startable_in_tasklist",
-  candidateStarterUsers: "candidate_starter_users",
-  candidateStarterGroups: "candidate_starter_groups",
-  suspended: "suspended",
-  serializedSource: "serialized_source",
-} as const satisfies Columns<DefinitionRecord>;
+const DEPLOYMENT_COLUMNS = columnsOf<DeploymentRecord>()(["id", "name", "deploymentTime"]);
 
-const INSTANCE_COLUMNS = {
-  id: "id",
-  definitionId: "definition_id",
-  definitionKey: "definition_key",
-  businessKey: "business_key",
-  state: "state",
-  startTime: "start_time",
-  endTime: "end_time",
-  startActivityId: "start_activity_id",
-  deleteReason: "delete_reason",
-  variables: "variables",
-  variableMeta: "variable_meta",
-  engineState: "engine_state",
-  revision: "revision",
-} as const satisfies Columns<InstanceRecord>;
+const RESOURCE_COLUMNS = columnsOf<ResourceRecord>()(["deploymentId", "name", "content", "hash"]);
 
-const TASK_COLUMNS = {
-  id: "id",
-  instanceId: "instance_id",
-  definitionId: "definition_id",
-  definitionKey: "definition_key",
-  executionId: "execution_id",
-  taskDefinitionKey: "task_definition_key",
-  name: "name",
-  description: "description",
-  formKey: "form_key",
-  assignee: "assignee",
-  owner: "owner",
-  priority: "priority",
-  createTime: "create_time",
-  lastUpdated: "last_updated",
-  dueDate: "due_date",
-  followUpDate: "follow_up_date",
-  candidateUsers: "candidate_users",
-  candidateGroups: "candidate_groups",
-  localVariables: "local_variables",
-  suspended: "suspended",
-  status: "status",
-  endTime: "end_time",
-  deleteReason: "delete_reason",
-} as const satisfies Columns<TaskRecord>;
+const DEFINITION_COLUMNS = columnsOf<DefinitionRecord>()([
+  "id", "key", "version", "name", "versionTag", "description", "deploymentId", "resourceName", "startFormKey", "startableInTasklist", "candidateStarterUsers", "candidateStarterGroups",
+  "suspended", "serializedSource",
+]);
 
-const EXTERNAL_TASK_COLUMNS = {
-  id: "id",
-  instanceId: "instance_id",
-  definitionId: "definition_id",
-  definitionKey: "definition_key",
-  executionId: "execution_id",
-  activityId: "activity_id",
-  topic: "topic",
-  localVariables: "local_variables",
-  createTime: "create_time",
-  status: "status",
-  retries: "retries",
-  retryAt: "retry_at",
-  lockUntil: "lock_until",
-  workerId: "worker_id",
-  errorMessage: "error_message",
-  errorDetails: "error_details",
-  incidentTime: "incident_time",
-  endTime: "end_time",
-} as const satisfies Columns<ExternalTaskRecord>;
+const INSTANCE_COLUMNS = columnsOf<InstanceRecord>()([
+  "id", "definitionId", "definitionKey", "businessKey", "state", "startTime", "endTime", "startActivityId", "deleteReason", "variables", "variableMeta", "engineState", "revision",
+]);
 
-const VARIABLE_UPDATE_COLUMNS = {
-  id: "id",
-  time: "time",
-  instanceId: "instance_id",
-  definitionId: "definition_id",
-  definitionKey: "definition_key",
-  variableInstanceId: "variable_instance_id",
-  name: "name",
-  revision: "revision",
-  kind: "kind",
-  type: "type",
-  value: "value",
-  taskId: "task_id",
-  activityInstanceId: "activity_instance_id",
-} as const satisfies Columns<VariableUpdateRecord>;
+const TASK_COLUMNS = columnsOf<TaskRecord>()([
+  "id", "instanceId", "definitionId", "definitionKey", "executionId", "taskDefinitionKey", "name", "description", "formKey", "assignee", "owner", "priority", "createTime", "lastUpdated",
+  "dueDate", "followUpDate", "candidateUsers", "candidateGroups", "localVariables", "suspended", "status", "endTime", "deleteReason",
+]);
 
-const OPERATION_COLUMNS = { id: "id", time: "time", instanceId: "instance_id", definitionKey: "definition_key", operation: "operation" } as const satisfies Columns<OperationRecord>;
+const EXTERNAL_TASK_COLUMNS = columnsOf<ExternalTaskRecord>()([
+  "id", "instanceId", "definitionId", "definitionKey", "executionId", "activityId", "topic", "localVariables", "createTime", "status", "retries", "retryAt", "lockUntil", "workerId",
+  "errorMessage", "errorDetails", "incidentTime", "endTime",
+]);
+
+const VARIABLE_UPDATE_COLUMNS = columnsOf<VariableUpdateRecord>()([
+  "id", "time", "instanceId", "definitionId", "definitionKey", "variableInstanceId", "name", "revision", "kind", "type", "value", "taskId", "activityInstanceId",
+]);
+
+const OPERATION_COLUMNS = columnsOf<OperationRecord>()(["id", "time", "instanceId", "definitionKey", "operation"]);
 
 /** The columns of a table under an alias (`t.instance_id`), for joins. */
 function qualified<C extends Record<string, string>>(columns: C, alias: string): C {
