@@ -1,16 +1,15 @@
 // The embedded BPMN engine: a ProcessEngine over `bpmn-engine` 25 that runs the same BPMN files as Operaton
-// (the `camunda:` attributes through camunda-bpmn-moddle, `${…}` through domain/engine/expressions.ts) with
-// no Java, its state in its own tables on PostgreSQL or PGlite (engine-store.ts).
+// (read once per resource with bpmn-moddle and camunda-bpmn-moddle, engine/bpmn-model.ts; `${…}` through
+// domain/engine/expressions.ts) with no Java, its state in its own tables on PostgreSQL or PGlite (engine-store.ts).
 //
-// How it works: every change of a process instance is one *step* (embedded/bpmn-runtime.ts) — start it, or
+// How it works: every change of a process instance is one *step* (bpmn-runtime.ts) — start it, or
 // recover it from its saved bpmn-engine state and complete one user task or external task — run until
 // everything waits or ends, and recorded in one transaction together with what the step did: user tasks and
 // external tasks created and ended, variable updates, the instance's end. Steps of one instance never overlap
 // (a lock per instance, and a revision check in the database), and nothing of an instance is kept in memory
 // between steps, so a restart resumes exactly where the last committed step left off; a step that failed or
 // was cut short by a crash left nothing behind. Times are the engine's clock, ISO UTC, so the connector's
-// change feeds (adapter.ts) read tasks, instances and variables like Operaton's
-// runtime and history.
+// change feeds (adapter.ts) read tasks, instances and variables like Operaton's runtime and history.
 //
 // Service tasks with `camunda:type="external"` wait as external tasks; the engine's own worker loop hands
 // them to the handlers subscribed for their topic, with Operaton's outcome semantics: returned variables
