@@ -221,6 +221,7 @@ function qualified<C extends Record<string, string>>(columns: C, alias: string):
   return Object.fromEntries(Object.entries(columns).map(([field, column]) => [field, `${alias}.${column}`])) as C;
 }
 
+/** The columns but one (a listing that leaves a column out, a column read otherwise). */
 function without<C extends Record<string, string>, K extends keyof C>(columns: C, field: K): Omit<C, K> {
   const { [field]: _left, ...rest } = columns;
   return rest;
