@@ -14,11 +14,34 @@ export default tseslint.config(
     },
   },
   {
+    // Typed (issue 15): no `any` in these any more. The rule widens to the rest as each part is typed.
+    files: [
+      "domain/*.ts",
+      "lib/**/*.ts",
+      "mixins/**/*.ts",
+      "scripts/**/*.ts",
+      "stores/database.ts",
+      "stores/event-log.ts",
+      "stores/event-store.ts",
+      "services/index.ts",
+      "services/eventstore.service.ts",
+      "services/task.service.ts",
+      "services/data-entry.service.ts",
+      "services/process-definition.service.ts",
+      "services/process-instance.service.ts",
+      "services/process-variable.service.ts",
+      "test/unit/event-log.test.ts",
+    ],
+    ignores: ["lib/gateway-security.ts", "lib/openapi.ts", "lib/tasklist-dto.ts"],
+    rules: { "@typescript-eslint/no-explicit-any": "error" },
+  },
+  {
     files: ["lib/**/*.mjs"],
     languageOptions: { globals: { process: "readonly", globalThis: "readonly" } },
   },
   {
-    files: ["public/**/*.js"],
-    languageOptions: { globals: { window: "readonly", document: "readonly", fetch: "readonly", EventSource: "readonly", console: "readonly", localStorage: "readonly", sessionStorage: "readonly", history: "readonly", URL: "readonly", URLSearchParams: "readonly", setTimeout: "readonly", setInterval: "readonly", clearInterval: "readonly", clearTimeout: "readonly", Node: "readonly", CSS: "readonly", MessageEvent: "readonly", MutationObserver: "readonly" } },
+    // Browser modules: tsc checks their names against the DOM library (tsconfig.browser.json), no list needed here.
+    files: ["public/**/*.js", "apps/approval/forms/**/*.js"],
+    rules: { "no-undef": "off" },
   },
 );

@@ -1,6 +1,8 @@
 // API load benchmark (npm run bench:api): HTTP load with autocannon against the REST gateway, in one run:
 //   - GET /api/tasks as the example user kermit (X-Current-User-ID), who sees a few thousand tasks: the default
-//     page (50, -createTime) and a page with two filters and a sort;
+//     page (50, -createTime) and a page with two filters and a sort; each with the gateway's kept answers as
+//     configured (API_ANSWER_CACHE_MB: every request after the first is answered from memory once the view has
+//     confirmed its version) and with none kept (every request runs the view query);
 //   - GET /api/health on the same gateway (no view, no authentication: the gateway's own floor);
 //   - GET /hello on a bare moleculer-web gateway in the same broker (one alias to an action returning a constant
 //     JSON, its own port): what moleculer-web and Moleculer cost without Taskpool.
@@ -33,6 +35,7 @@ import { MongoClient } from "mongodb";
 import { brokerConfig } from "../moleculer.config.ts";
 import { readEnvironment } from "../lib/env.ts";
 import { Directory } from "../lib/directory.ts";
+import { AnswerCache } from "../lib/answer-cache.ts";
 import EventStoreService from "../services/eventstore.service.ts";
 import ViewService from "../services/view.service.ts";
 import { random } from "../test/fixtures/command-mix.ts";
@@ -225,9 +228,13 @@ async function main(): Promise<void> {
     const barePort = (bare as any).server.address().port as number;
     const base = `http://127.0.0.1:${port}`;
     const filtered = `/api/tasks?filters=${encodeURIComponent("amount>500")}&filters=${encodeURIComponent("task.priority<80")}&sort=${encodeURIComponent("-task.dueDate")}`;
-    const targets: { label: string; url: string; headers: Record<string, string> }[] = [
-      { label: "GET /api/tasks (kermit, page of 50, default sort)", url: `${base}/api/tasks`, headers: { "X-Current-User-ID": USER } },
-      { label: "GET /api/tasks?filters=amount>500&filters=task.priority<80&sort=-task.dueDate", url: `${base}${filtered}`, headers: { "X-Current-User-ID": USER } },
+    // Each list twice: as configured (API_ANSWER_CACHE_MB, default 32: the answer kept while the view stands still,
+    // which is every request of this run after the first), and with no answer kept (0: every request runs the query).
+    const targets: { label: string; url: string; headers: Record<string, string>; keep?: boolean }[] = [
+      { label: "GET /api/tasks (kermit, page of 50, default sort), answer kept", url: `${base}/api/tasks`, headers: { "X-Current-User-ID": USER }, keep: true },
+      { label: "GET /api/tasks (same), no answer kept: every request queries", url: `${base}/api/tasks`, headers: { "X-Current-User-ID": USER }, keep: false },
+      { label: "GET /api/tasks?filters=amount>500&filters=task.priority<80&sort=-task.dueDate, kept", url: `${base}${filtered}`, headers: { "X-Current-User-ID": USER }, keep: true },
+      { label: "GET /api/tasks?filters=… (same), no answer kept", url: `${base}${filtered}`, headers: { "X-Current-User-ID": USER }, keep: false },
       { label: "GET /api/health (same gateway)", url: `${base}/api/health`, headers: {} },
       { label: "GET /hello (bare moleculer-web route, constant JSON)", url: `http://127.0.0.1:${barePort}/hello`, headers: {} },
     ];
@@ -271,7 +278,10 @@ async function main(): Promise<void> {
     console.error(header);
 
     const results: { label: string; r: CannonResult }[] = [];
+    const answerCacheBytes = readEnvironment().api.answerCacheBytes;
     for (const target of targets) {
+      // The gateway's kept answers (lib/answer-cache.ts), replaced for the target: as configured, or none.
+      if (target.keep !== undefined) (api as unknown as { answers: AnswerCache }).answers = new AnswerCache(target.keep ? answerCacheBytes : 0);
       await autocannon(target.url, target.headers, warmupSeconds);
       const r = await autocannon(target.url, target.headers, seconds);
       results.push({ label: target.label, r });

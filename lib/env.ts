@@ -46,6 +46,8 @@ export interface Environment {
     sseRetentionEvents: number;
     /** DASHBOARD_INTERVAL_MS: how often the dashboard's snapshot is sent. */
     dashboardIntervalMs: number;
+    /** API_ANSWER_CACHE_MB: memory for the list answers kept per caller and view version (lib/answer-cache.ts); 0: off. */
+    answerCacheBytes: number;
   };
 }
 
@@ -126,6 +128,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
       sseRetentionMs: integer("SSE_RETENTION_MS", env.SSE_RETENTION_MS, 10 * 60_000),
       sseRetentionEvents: integer("SSE_RETENTION_EVENTS", env.SSE_RETENTION_EVENTS, 10_000),
       dashboardIntervalMs: integer("DASHBOARD_INTERVAL_MS", env.DASHBOARD_INTERVAL_MS, 2000) || 2000,
+      answerCacheBytes: integer("API_ANSWER_CACHE_MB", env.API_ANSWER_CACHE_MB, 32) * 1024 * 1024,
     },
   };
 }

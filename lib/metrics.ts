@@ -1,21 +1,22 @@
 // Prometheus exposition of Moleculer's metrics. The stock reporter always opens its own HTTP port; here the
 // port is optional (METRICS_PORT), because the gateway already serves the same text at /metrics.
-import { MetricReporters } from "moleculer";
+import { MetricReporters, type MetricRegistry } from "moleculer";
 
 const PrometheusReporter = MetricReporters.Prometheus;
 
 /** Metrics naming the host: hostname, addresses, user, kernel, architecture, command line (install path), pids. */
 const HOST_DETAIL = /^(os_hostname|os_type|os_release|os_arch|os_platform|os_user_\w+|os_network_\w+|os_cpu_info_model|process_arguments|process_pid|process_ppid|process_versions_\w+)\b/;
-const BaseReporter = Object.getPrototypeOf(PrometheusReporter.prototype);
+/** The reporter's base class: its `init` sets the reporter up without the HTTP server Prometheus' own opens. */
+const BaseReporter: { init(this: InstanceType<typeof PrometheusReporter>, registry: MetricRegistry): void } = Object.getPrototypeOf(PrometheusReporter.prototype);
 
 export class TaskpoolPrometheusReporter extends PrometheusReporter {
-  override init(registry: any): void {
-    if ((this as any).opts.port > 0) return super.init(registry);
+  override init(registry: MetricRegistry): void {
+    if ((this.opts.port ?? 0) > 0) return super.init(registry);
     BaseReporter.init.call(this, registry);
   }
 
   override stop(): Promise<void> {
-    if ((this as any).server) return super.stop();
+    if (this.server) return super.stop();
     return Promise.resolve();
   }
 
@@ -24,7 +25,7 @@ export class TaskpoolPrometheusReporter extends PrometheusReporter {
    * name, addresses, user, kernel, command line and install path — are left out: they are for operators only.
    */
   render(options: { hostDetails?: boolean } = {}): string {
-    const text: string = (this as any).generatePrometheusResponse();
+    const text = this.generatePrometheusResponse();
     if (options.hostDetails !== false) return text;
     return text
       .split("\n")

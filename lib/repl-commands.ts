@@ -94,7 +94,7 @@ const tasksCommand: ReplCommand = {
     }
     const size = positiveInteger(args.options?.size, 50);
     const page = Math.max(0, Number(args.options?.page ?? 0) || 0);
-    const result = await call<{ elements: Record<string, any>[]; totalElementCount: number }>(broker, "view.tasksForUser", {
+    const result = await call<{ elements: { id: string; name?: string | null; assignee?: string | null; dueDate?: string | null }[]; totalElementCount: number }>(broker, "view.tasksForUser", {
       user: { username: user.username, groups: user.groups },
       assignedToMeOnly: args.options?.mine === true,
       page,

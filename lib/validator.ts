@@ -9,7 +9,7 @@ import { Validators } from "moleculer";
 type Checker = ReturnType<InstanceType<typeof Validators.Fastest>["compile"]>;
 
 export class LazyValidator extends Validators.Fastest {
-  override compile(schema: Record<string, any>): Checker {
+  override compile(schema: Record<string, unknown>): Checker {
     let compiled: Checker | null = null;
     const checker = () => (compiled ??= super.compile(schema));
     const check = ((params, opts) => checker()(params, opts)) as Checker;

@@ -8,12 +8,15 @@
 // by the aggregate id, so that in a cluster each aggregate has one home node whose cache stays warm — the way
 // Axon Server routes commands by consistent hashing. A `commandId` makes a command idempotent: the event store
 // returns the first result for a command it has seen.
-import type { Context, ServiceSchema } from "moleculer";
+import type { ActionSchema, Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { DomainError, type Decider, type DomainEvent } from "../domain/decider.ts";
 import { conflict, notFound } from "../lib/errors.ts";
 import type { RecordedEvent } from "../stores/event-store.ts";
+import type { AppendParams, AppendResult } from "../stores/event-log.ts";
+import type { JsonObject } from "../lib/json.ts";
 import { AGGREGATE_SHARD } from "../lib/strategies.ts";
 import { KeyedSerialQueue } from "../lib/serial.ts";
+import { defineMixin } from "../lib/schema.ts";
 
 export interface CommandResult {
   aggregateId: string;
@@ -25,13 +28,25 @@ export interface CommandResult {
   events: string[];
 }
 
-export interface CommandDefinition<P = any, C = any> {
+/**
+ * A command action's params after validation. Their static type is what the definition's `params` schema
+ * guarantees: a definition names the fields it reads (`CommandDefinition<{ id: string } & CommandParams>`).
+ */
+export type CommandParams = Record<string, unknown> & { commandId?: string };
+
+/** What a command takes from the caller's context: the signed-in user, when a gateway passes one on. */
+export interface CommandMeta {
+  user?: { username?: string };
+}
+
+export interface CommandDefinition<P extends CommandParams = CommandParams> {
   /** fastest-validator schema of the action's params (also the source of the OpenAPI document). */
   params: Record<string, unknown>;
   /** Path of the aggregate id in the params: the shard key. */
   shardKey: string;
   aggregateId(params: P): string;
-  command(params: P, ctx: Context<P, any>): C;
+  /** The decider's command; its fields are the validated params, so its type is the decider's to check. */
+  command(params: P, ctx: Context<P, CommandMeta>): { type: string };
   description?: string;
   /**
    * The command usually creates its aggregate (task.create, processInstance.start): when the aggregate is not
@@ -53,14 +68,14 @@ export interface AggregateOptions<C extends { type: string }, S, E extends Domai
   maxAttempts?: number;
 }
 
-interface Loaded<S> {
+export interface Loaded<S> {
   state: S;
   version: number;
   globalPosition: number;
 }
 
 /** A small LRU: a Map keeps insertion order, so the first key is the least recently used. */
-class StateCache<S> {
+export class StateCache<S> {
   private readonly entries = new Map<string, Loaded<S>>();
   private readonly capacity: number;
   constructor(capacity: number) {
@@ -89,9 +104,25 @@ class StateCache<S> {
 
 const PAGE = 10_000;
 
+/** The mixin's state on the service. */
+export interface AggregateLocals<S> {
+  aggregateCache: StateCache<S>;
+  aggregateQueue: KeyedSerialQueue;
+}
+
+/** The mixin's methods; a service that mixes it in may call `loadAggregate` for queries on the folded state. */
+export interface AggregateMethods<C, S> {
+  runSerialized(aggregateId: string, work: () => Promise<CommandResult>): Promise<CommandResult>;
+  loadAggregate(aggregateId: string, ctx: Context): Promise<Loaded<S>>;
+  executeCommand(aggregateId: string, command: C, ctx: Context<CommandParams, CommandMeta>, usuallyCreates: boolean): Promise<CommandResult>;
+}
+
+/** `this` of a service that mixes the aggregate in. */
+export type AggregateService<C, S> = Service & AggregateLocals<S> & AggregateMethods<C, S>;
+
 export function AggregateMixin<C extends { type: string }, S, E extends DomainEvent>(options: AggregateOptions<C, S, E>): Partial<ServiceSchema> {
   const maxAttempts = options.maxAttempts ?? 5;
-  const actions: Record<string, any> = {};
+  const actions: Record<string, ActionSchema<AggregateService<C, S>> & { description?: string }> = {};
   for (const [name, definition] of Object.entries(options.commands)) {
     actions[name] = {
       description: definition.description,
@@ -101,25 +132,26 @@ export function AggregateMixin<C extends { type: string }, S, E extends DomainEv
       },
       strategy: AGGREGATE_SHARD,
       strategyOptions: { shardKey: definition.shardKey },
-      async handler(this: any, ctx: Context<any, any>): Promise<CommandResult> {
+      async handler(ctx: Context<CommandParams, CommandMeta>): Promise<CommandResult> {
         const aggregateId = definition.aggregateId(ctx.params);
-        const command = definition.command(ctx.params, ctx);
+        // The params schema validated the command's fields.
+        const command = definition.command(ctx.params, ctx) as C;
         return this.runSerialized(aggregateId, () => this.executeCommand(aggregateId, command, ctx, definition.usuallyCreates === true));
       },
     };
   }
 
-  return {
+  return defineMixin<ServiceSettingSchema, AggregateMethods<C, S>, AggregateLocals<S>>({
     dependencies: ["eventstore"],
     actions,
 
     methods: {
       /** Runs `work` after every earlier command for the same aggregate on this node has finished. */
-      runSerialized(this: any, aggregateId: string, work: () => Promise<CommandResult>): Promise<CommandResult> {
+      runSerialized(aggregateId: string, work: () => Promise<CommandResult>): Promise<CommandResult> {
         return this.aggregateQueue.run(aggregateId, work);
       },
 
-      async loadAggregate(this: any, aggregateId: string, ctx: Context): Promise<Loaded<S>> {
+      async loadAggregate(aggregateId: string, ctx: Context): Promise<Loaded<S>> {
         const cached = this.aggregateCache.get(aggregateId);
         if (cached) return cached;
         const streamId = options.streamId(aggregateId);
@@ -145,9 +177,9 @@ export function AggregateMixin<C extends { type: string }, S, E extends DomainEv
         return loaded;
       },
 
-      async executeCommand(this: any, aggregateId: string, command: C, ctx: Context<any, any>, usuallyCreates: boolean): Promise<CommandResult> {
+      async executeCommand(aggregateId: string, command: C, ctx: Context<CommandParams, CommandMeta>, usuallyCreates: boolean): Promise<CommandResult> {
         const streamId = options.streamId(aggregateId);
-        const commandId: string | undefined = ctx.params.commandId;
+        const commandId = ctx.params.commandId;
         for (let attempt = 1; attempt <= maxAttempts; attempt++) {
           const assumeNew = usuallyCreates && attempt === 1 && !this.aggregateCache.get(aggregateId);
           const loaded: Loaded<S> = assumeNew
@@ -174,13 +206,14 @@ export function AggregateMixin<C extends { type: string }, S, E extends DomainEv
             correlationId: ctx.requestID,
             node: this.broker.nodeID,
           };
-          let appended: { streamVersion: number; globalPosition: number; duplicate: boolean };
+          let appended: AppendResult;
           try {
-            appended = await ctx.call("eventstore.append", {
+            appended = await ctx.call<AppendResult, AppendParams>("eventstore.append", {
               streamId,
               expectedVersion: loaded.version,
               commandId,
-              events: events.map((event) => ({ type: event.type, data: event.data, metadata })),
+              // Plain JSON by the deciders' construction; the event store checks it.
+              events: events.map((event) => ({ type: event.type, data: event.data as JsonObject, metadata })),
             });
           } catch (err) {
             if ((err as { type?: string }).type === "CONFLICT") {
@@ -210,9 +243,9 @@ export function AggregateMixin<C extends { type: string }, S, E extends DomainEv
       },
     },
 
-    created(this: any) {
+    created() {
       this.aggregateCache = new StateCache<S>(options.cacheSize ?? 10_000);
       this.aggregateQueue = new KeyedSerialQueue();
     },
-  };
+  });
 }

@@ -15,12 +15,13 @@
 // `storeProcessorToken(token)` to keep its token next to its own data, and `onProcessorReset()` to drop data.
 // Moleculer runs a service's own `stopped` before its mixins' — a service that closes what its handler uses
 // calls `await this.stopProcessorLoop()` first (stopping twice is harmless).
-import type { Context, ServiceSchema } from "moleculer";
+import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { randomUUID } from "node:crypto";
-import type { RecordedEvent } from "../stores/event-store.ts";
+import type { ReadAllResult, RecordedEvent } from "../stores/event-store.ts";
 import { compareTokens, parseToken, START_TOKEN } from "../lib/tokens.ts";
 import { ErrorTypes, isDependencyOutage, isErrorOfType } from "../lib/errors.ts";
 import { sleep } from "../lib/sleep.ts";
+import { defineMixin } from "../lib/schema.ts";
 
 export interface TrackingProcessorOptions {
   /** Processor name, unique in the cluster. */
@@ -53,29 +54,87 @@ export interface HandleContext {
   replaying: boolean;
 }
 
+/** A service may run the processor under another name, e.g. a second view. */
+export interface TrackingProcessorSettings extends ServiceSettingSchema {
+  processorName?: string;
+}
+
+export type ResolvedProcessorOptions = Required<Omit<TrackingProcessorOptions, "eventTypes" | "streamPrefix">> &
+  Pick<TrackingProcessorOptions, "eventTypes" | "streamPrefix">;
+
+interface ExclusiveWork {
+  work: () => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+/** The mixin's state on the service. */
+export interface TrackingProcessorLocals {
+  processorSettings: ResolvedProcessorOptions;
+  processor: ProcessorState;
+  /** While replaying after a reset: the token the processor had reached before. */
+  processorReplayUntil: string | null;
+  processorExclusive: ExclusiveWork[];
+  /** Resolved once this processor has stopped and released its lease; a local event store waits for it. */
+  processorDone: Promise<void>;
+  markProcessorDone: () => void;
+  processorWake?: AbortController;
+  processorStop?: AbortController;
+  processorLoop?: Promise<void>;
+  processorRenewTimer?: NodeJS.Timeout;
+}
+
+/** The mixin's methods, and the one the service provides (`handleEvents`). */
+export interface TrackingProcessorMethods {
+  handleEvents(events: RecordedEvent[], context: HandleContext): Promise<void>;
+  loadProcessorToken(token: string): Promise<string>;
+  storeProcessorToken(token: string): Promise<void>;
+  onProcessorReset(): Promise<void>;
+  wakeProcessor(): void;
+  runBetweenBatches<T>(work: () => Promise<T>): Promise<T>;
+  requestProcessorReset(): Promise<void>;
+  moveProcessorToken(token: string, globalPosition: number): Promise<void>;
+  forwardToLeaseHolder(ctx: Context, action: string): Promise<{ forwarded: boolean; result?: unknown }>;
+  loseLease(reason: string): void;
+  startProcessorLoop(): void;
+  stopProcessorLoop(): Promise<void>;
+  runProcessor(stop: AbortSignal): Promise<void>;
+  handleBatch(events: RecordedEvent[], stop: AbortSignal): Promise<boolean>;
+  renewProcessorLease(): Promise<void>;
+}
+
+/** `this` of a service that mixes the tracking processor in. */
+export type TrackingProcessorService = Service<TrackingProcessorSettings> & TrackingProcessorLocals & TrackingProcessorMethods;
+
+/** For a local service whose processor loop runs: the promise that resolves once it stopped and let go its lease. */
+export function runningProcessorDone(service: Service): Promise<void> | undefined {
+  const s = service as Partial<TrackingProcessorLocals>;
+  return s.processorDone && s.processorLoop ? s.processorDone : undefined;
+}
+
 
 function describe(event: RecordedEvent): string {
   return `#${event.globalPosition} ${event.type} (stream ${event.streamId}, version ${event.streamVersion})`;
 }
 
 export function TrackingProcessorMixin(options: TrackingProcessorOptions): Partial<ServiceSchema> {
-  const settings = {
+  const settings: ResolvedProcessorOptions = {
     batchSize: 500,
     pollIntervalMs: 2000,
     leaseMs: 10_000,
     attempts: 3,
     retryDelayMs: 200,
-    onError: "stop" as const,
+    onError: "stop",
     ...options,
   };
 
-  return {
+  return defineMixin<TrackingProcessorSettings, TrackingProcessorMethods, TrackingProcessorLocals>({
     dependencies: ["eventstore"],
     events: {
       "eventstore.appended": {
         context: true,
-        handler(this: any, ctx: Context<{ types?: string[] }>) {
-          const wanted: string[] | undefined = this.processorSettings.eventTypes;
+        handler(ctx: Context<{ types?: string[] }>) {
+          const wanted = this.processorSettings.eventTypes;
           if (wanted && ctx.params.types && !ctx.params.types.some((type) => wanted.includes(type))) return;
           this.wakeProcessor();
         },
@@ -86,14 +145,14 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
       /** This instance's view of the processor: lease, status, token. */
       processorState: {
         visibility: "public",
-        handler(this: any): ProcessorState {
+        handler(): ProcessorState {
           return { ...this.processor };
         },
       },
       /** Handles the whole log again; the call is forwarded to the instance that holds the lease. */
       resetProcessor: {
         visibility: "public",
-        async handler(this: any, ctx: Context) {
+        async handler(ctx: Context) {
           const forwarded = await this.forwardToLeaseHolder(ctx, "resetProcessor");
           if (forwarded.forwarded) return forwarded.result;
           await this.requestProcessorReset();
@@ -103,7 +162,7 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
       /** Lets a processor that stopped on a failing event run again (cluster-wide). */
       restartProcessor: {
         visibility: "public",
-        async handler(this: any, ctx: Context) {
+        async handler(ctx: Context) {
           await ctx.call("eventstore.restartProcessor", { name: this.processorSettings.processor });
           if (this.processor.status === "failed") this.startProcessorLoop();
           return { ...this.processor };
@@ -112,18 +171,18 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
     },
 
     methods: {
-      async loadProcessorToken(this: any, token: string): Promise<string> {
+      async loadProcessorToken(token: string): Promise<string> {
         return token;
       },
 
-      async storeProcessorToken(this: any, token: string): Promise<void> {
-        const kept = await this.broker.call("eventstore.saveProcessorToken", { name: this.processorSettings.processor, owner: this.processor.owner, token });
+      async storeProcessorToken(token: string): Promise<void> {
+        const kept = await this.broker.call<boolean, object>("eventstore.saveProcessorToken", { name: this.processorSettings.processor, owner: this.processor.owner, token });
         if (!kept) this.loseLease("the token could not be stored: another instance holds the lease");
       },
 
-      async onProcessorReset(this: any): Promise<void> {},
+      async onProcessorReset(): Promise<void> {},
 
-      wakeProcessor(this: any) {
+      wakeProcessor() {
         this.processorWake?.abort();
       },
 
@@ -131,15 +190,15 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
        * Runs `work` on this instance between two batches, when no batch is in flight, so that it may replace the
        * token or the handler's data without a batch storing an older token over it. Waits for the lease.
        */
-      runBetweenBatches<T>(this: any, work: () => Promise<T>): Promise<T> {
+      runBetweenBatches<T>(work: () => Promise<T>): Promise<T> {
         return new Promise<T>((resolve, reject) => {
-          this.processorExclusive.push({ work, resolve, reject });
+          this.processorExclusive.push({ work, resolve: (value) => resolve(value as T), reject });
           this.wakeProcessor();
         });
       },
 
       /** Drops the token to the start of the log and handles everything again. */
-      requestProcessorReset(this: any): Promise<void> {
+      requestProcessorReset(): Promise<void> {
         return this.runBetweenBatches(async () => {
           const p: ProcessorState = this.processor;
           // Events up to the old token are handled a second time: handlers may tell (HandleContext.replaying).
@@ -154,22 +213,22 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
       },
 
       /** Moves the token (after work done between batches replaced what the handler had built). */
-      async moveProcessorToken(this: any, token: string, globalPosition: number): Promise<void> {
+      async moveProcessorToken(token: string, globalPosition: number): Promise<void> {
         await this.storeProcessorToken(token);
         this.processor.token = token;
         this.processor.globalPosition = globalPosition;
       },
 
       /** Calls the same action on the instance that holds the lease, when this one does not. */
-      async forwardToLeaseHolder(this: any, ctx: Context, action: string): Promise<{ forwarded: boolean; result?: unknown }> {
+      async forwardToLeaseHolder(ctx: Context, action: string): Promise<{ forwarded: boolean; result?: unknown }> {
         if (this.processor.leased) return { forwarded: false };
-        const rows: { name: string; owner: string | null }[] = await ctx.call("eventstore.processors");
+        const rows = await ctx.call<{ name: string; owner: string | null }[]>("eventstore.processors");
         const holder = rows.find((row) => row.name === this.processorSettings.processor)?.owner;
         if (!holder) throw new Error(`Processor ${this.processorSettings.processor} runs nowhere at the moment; start it first`);
         return { forwarded: true, result: await ctx.call(`${this.fullName}.${action}`, ctx.params, { nodeID: holder.split("/")[0] }) };
       },
 
-      loseLease(this: any, reason: string) {
+      loseLease(reason: string) {
         if (!this.processor.leased) return;
         this.logger.warn(`Processor ${this.processorSettings.processor} lost its lease (${reason}); another instance continues`);
         this.processor.leased = false;
@@ -177,19 +236,19 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
         this.wakeProcessor();
       },
 
-      startProcessorLoop(this: any) {
+      startProcessorLoop() {
         this.processorStop = new AbortController();
         this.processorLoop = this.runProcessor(this.processorStop.signal).catch((err: Error) => {
           this.logger.error(`Processor ${this.processorSettings.processor} stopped unexpectedly`, err);
         });
       },
 
-      async stopProcessorLoop(this: any) {
+      async stopProcessorLoop() {
         this.processorStop?.abort();
         this.wakeProcessor();
         await this.processorLoop;
         clearInterval(this.processorRenewTimer);
-        this.processorRenewTimer = null;
+        this.processorRenewTimer = undefined;
         if (this.processor.leased) {
           this.processor.leased = false;
           await this.broker
@@ -198,12 +257,12 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
         }
       },
 
-      async runProcessor(this: any, stop: AbortSignal) {
+      async runProcessor(stop: AbortSignal) {
         const p: ProcessorState = this.processor;
         while (!stop.aborted) {
           try {
             if (!p.leased) {
-              const granted = await this.broker.call("eventstore.claimProcessor", { name: this.processorSettings.processor, owner: p.owner, leaseMs: this.processorSettings.leaseMs });
+              const granted = await this.broker.call<{ token: string } | null, object>("eventstore.claimProcessor", { name: this.processorSettings.processor, owner: p.owner, leaseMs: this.processorSettings.leaseMs });
               if (!granted) {
                 p.status = "waiting-for-lease";
                 await sleep(this.processorSettings.leaseMs / 2, stop);
@@ -216,12 +275,12 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
               this.processorRenewTimer ??= setInterval(() => void this.renewProcessorLease(), Math.floor(this.processorSettings.leaseMs / 3));
             }
             while (this.processorExclusive.length > 0) {
-              const { work, resolve, reject } = this.processorExclusive.shift();
+              const { work, resolve, reject } = this.processorExclusive.shift()!;
               await work().then(resolve, reject);
             }
             const wake = new AbortController();
             this.processorWake = wake;
-            const batch = await this.broker.call("eventstore.readAll", {
+            const batch = await this.broker.call<ReadAllResult, object>("eventstore.readAll", {
               after: p.token,
               limit: this.processorSettings.batchSize,
               eventTypes: this.processorSettings.eventTypes,
@@ -259,7 +318,7 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
       },
 
       /** Handles one batch with retries; returns false when the processor must not advance past it. */
-      async handleBatch(this: any, events: RecordedEvent[], stop: AbortSignal): Promise<boolean> {
+      async handleBatch(events: RecordedEvent[], stop: AbortSignal): Promise<boolean> {
         const replaying = this.processorReplayUntil ? compareTokens(events[events.length - 1]!.token, this.processorReplayUntil) <= 0 : false;
         for (let attempt = 1; attempt <= this.processorSettings.attempts; attempt++) {
           try {
@@ -318,17 +377,17 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
           await this.broker.call("eventstore.releaseProcessor", { name: this.processorSettings.processor, owner: p.owner, status: "failed", lastError: message });
           p.leased = false;
           clearInterval(this.processorRenewTimer);
-          this.processorRenewTimer = null;
+          this.processorRenewTimer = undefined;
           return false;
         }
         return true;
       },
 
-      async renewProcessorLease(this: any) {
+      async renewProcessorLease() {
         const p: ProcessorState = this.processor;
         if (!p.leased) return;
         try {
-          const kept = await this.broker.call("eventstore.renewProcessor", { name: this.processorSettings.processor, owner: p.owner, leaseMs: this.processorSettings.leaseMs, token: p.token });
+          const kept = await this.broker.call<boolean, object>("eventstore.renewProcessor", { name: this.processorSettings.processor, owner: p.owner, leaseMs: this.processorSettings.leaseMs, token: p.token });
           if (!kept) this.loseLease("renewal refused");
         } catch (err) {
           this.logger.warn(`Processor ${this.processorSettings.processor}: lease renewal failed: ${(err as Error).message}`);
@@ -336,7 +395,7 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
       },
     },
 
-    created(this: any) {
+    created() {
       // A service may run the processor under another name (settings.processorName), e.g. a second view.
       this.processorSettings = { ...settings, processor: this.settings?.processorName ?? settings.processor };
       this.processor = {
@@ -356,16 +415,16 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
       this.processorDone = new Promise<void>((resolve) => (this.markProcessorDone = resolve));
     },
 
-    async started(this: any) {
+    async started() {
       this.startProcessorLoop();
     },
 
-    async stopped(this: any) {
+    async stopped() {
       try {
         await this.stopProcessorLoop();
       } finally {
         this.markProcessorDone();
       }
     },
-  };
+  });
 }

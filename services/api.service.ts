@@ -35,9 +35,11 @@ import {
   type GatedRequest,
 } from "../lib/gateway-security.ts";
 import { Directory } from "../lib/directory.ts";
-import { openApiDocument, type OpenApiRoute } from "../lib/openapi.ts";
+import { openApiDocument } from "../lib/openapi.ts";
+import { aliasesOf, openApiRoutesOf, type TableRoute } from "../lib/route-table.ts";
 import { dataEntryDto, FormUrls, processDto, taskDto, viewSort } from "../lib/tasklist-dto.ts";
 import { isoDate } from "../lib/params.ts";
+import { AnswerCache } from "../lib/answer-cache.ts";
 import { compareTokens } from "../lib/tokens.ts";
 import type { TaskpoolPrometheusReporter } from "../lib/metrics.ts";
 import type { User } from "../domain/types.ts";
@@ -96,6 +98,105 @@ const EVENT_STREAM_PATHS = new Set(["/api/events", `${POLYFLOW_BASE_PATH}/events
 /** Streams whose credentials may come in the query string (lib/gateway-security.ts: EventSource sends no headers). */
 const STREAM_PATHS = [...EVENT_STREAM_PATHS, "/api/dashboard/events"];
 
+// ---- the routes: one table per route of the gateway, serving and documenting them (lib/route-table.ts) ----
+
+const list = { type: "array", items: { type: "object" } };
+const count = { "X-ElementCount": { description: "Total number of matching elements", schema: { type: "integer" } } };
+const notVisible = { description: "Not found (or not visible to the caller)" };
+
+/** Routes open to anonymous callers (an operator's credentials open the operator endpoints). */
+const PUBLIC_ROUTES: TableRoute[] = [
+  { method: "GET", path: "/api/health", action: "api.health", doc: { tag: "operations", summary: "The gateway is alive", authenticated: false, responses: { 200: { description: "Alive" } } } },
+  { method: "GET", path: "/api/ready", action: "api.ready", doc: { tag: "operations", summary: "Event store reachable and view caught up", authenticated: false, responses: { 200: { description: "Ready" }, 503: { description: "Not ready; reasons given" } } } },
+  { method: "GET", path: "/api/users", action: "api.users", doc: { tag: "users", summary: "The users of the directory (for the demo login)", authenticated: false, responses: { 200: { description: "Users", schema: list } } } },
+  // Polyflow's contract has the user list without authentication too (its login helper).
+  { method: "GET", path: `${POLYFLOW_BASE_PATH}/users`, action: "api.users" },
+  { method: "GET", path: "/api/openapi.json", action: "api.openapi" },
+  { method: "GET", path: "/api/dashboard", action: "api.dashboard", doc: { tag: "operations", summary: "Snapshot of the cluster for the dashboard", authenticated: false, responses: { 200: { description: "Nodes, services, events, processors" } } } },
+  {
+    method: "GET",
+    path: "/api/dashboard/events",
+    handler(req: GatedRequest & { $ctx: Context<unknown, Meta> }, res: ServerResponse) {
+      this.assertOperator(req.$ctx.meta);
+      this.openDashboardStream(req, res);
+    },
+  },
+  {
+    method: "GET",
+    path: "/metrics",
+    handler(req: GatedRequest & { $ctx: Context<unknown, Meta> }, res: ServerResponse) {
+      this.assertOperator(req.$ctx.meta);
+      const reporter = (this.broker.metrics.reporter ?? []).find((r: object) => typeof (r as TaskpoolPrometheusReporter).render === "function");
+      res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+      res.end(reporter ? reporter.render({ hostDetails: req.$ctx.meta.operator === true }) : "");
+    },
+  },
+  { method: "GET", path: "/", handler: (_req, res) => sendHtml(res, join(publicDir, "index.html")) },
+  { method: "GET", path: "/dashboard/", handler: (_req, res) => sendHtml(res, join(publicDir, "dashboard", "index.html")) },
+  { method: "GET", path: "/swagger-ui/", handler: (_req, res) => sendHtml(res, join(publicDir, "swagger-ui", "index.html")) },
+];
+
+const interactions = { claim: "Claim the task", unclaim: "Give the task back", defer: "Defer to a follow-up date", undefer: "Clear the follow-up date", complete: "Complete with a payload" };
+
+/** The REST API of the task list (Polyflow's example task-list API), for authenticated callers. */
+const REST_ROUTES: TableRoute[] = [
+  { method: "GET", path: "/api/profile", action: "api.profile", doc: { tag: "users", summary: "The calling user", authenticated: true, responses: { 200: { description: "Profile" } } } },
+  { method: "GET", path: "/api/processes", action: "api.processes", doc: { tag: "processes", summary: "Processes the caller may start", authenticated: true, responses: { 200: { description: "Process definitions", schema: list } } } },
+  {
+    method: "POST",
+    path: "/api/processes/:applicationName/:processDefinitionKey/start",
+    action: "api.startProcess",
+    doc: {
+      tag: "processes",
+      summary: "Start a process directly; the owning application's engine starts it",
+      authenticated: true,
+      responses: { 202: { description: "Accepted; `status` is where to ask what became of it" }, 404: { description: "No such startable process" }, 409: { description: "The process starts through its start form (its `url`)" } },
+    },
+  },
+  {
+    method: "GET",
+    path: "/api/process-starts/:processDefinitionId/:requestId",
+    action: "api.processStart",
+    doc: {
+      tag: "processes",
+      summary: "What became of the caller's start request: requested, or refused with the engine's reason",
+      authenticated: true,
+      responses: { 200: { description: "{ requestId, status, reason, … }" }, 404: { description: "Unknown (or someone else's) request" } },
+    },
+  },
+  { method: "GET", path: "/api/tasks", action: "api.tasks", doc: { tag: "tasks", summary: "The caller's tasks with their data entries", authenticated: true, responses: { 200: { description: "[{ task, dataEntries }]", schema: list, headers: count } } } },
+  { method: "GET", path: "/api/task/:id", action: "api.task", doc: { tag: "tasks", summary: "One task with its data entries", authenticated: true, responses: { 200: { description: "{ task, dataEntries }" }, 404: notVisible } } },
+  ...Object.entries(interactions).map(
+    ([name, summary]): TableRoute => ({
+      method: "POST",
+      path: `/api/task/:id/${name}`,
+      action: `api.${name}`,
+      doc: {
+        tag: "tasks",
+        summary,
+        authenticated: true,
+        responses: { 204: { description: "Accepted (with ?wait=true: the view shows the effect)" }, 202: { description: "?wait=true: accepted, the effect is not visible yet" }, 404: notVisible },
+      },
+    }),
+  ),
+  { method: "GET", path: "/api/business-data-entries", action: "api.dataEntries", doc: { tag: "data entries", summary: "The caller's data entries", authenticated: true, responses: { 200: { description: "Data entries", schema: list, headers: count } } } },
+  { method: "GET", path: "/api/business-data-entries/:entryType/:entryId", action: "api.dataEntry", doc: { tag: "data entries", summary: "One data entry", authenticated: true, responses: { 200: { description: "Data entry" }, 404: notVisible } } },
+  {
+    method: "GET",
+    path: "/api/events",
+    handler(req: IncomingMessage & { $ctx: Context<unknown, Meta> }, res: ServerResponse) {
+      this.openEventStream(req, res);
+    },
+    doc: {
+      tag: "live updates",
+      summary: "Server-Sent Events: task-added, task-changed, task-removed, data-entry-changed (resume with Last-Event-ID); process-start-refused",
+      authenticated: true,
+      contentType: "text/event-stream",
+      responses: { 200: { description: "An event stream", schema: { type: "string" } } },
+    },
+  },
+];
+
 const ApiService: ServiceSchema<any> = {
   name: "api",
   mixins: [ApiGateway],
@@ -124,41 +225,14 @@ const ApiService: ServiceSchema<any> = {
         onBeforeCall(this: any, _ctx: Context, _route: unknown, req: GatedRequest & { query?: unknown }) {
           checkInput({ query: req.query });
         },
-        aliases: {
-          "GET /api/health": "api.health",
-          "GET /api/ready": "api.ready",
-          "GET /api/users": "api.users",
-          // Polyflow's contract has the user list without authentication too (its login helper).
-          [`GET ${POLYFLOW_BASE_PATH}/users`]: "api.users",
-          "GET /api/openapi.json": "api.openapi",
-          "GET /api/dashboard": "api.dashboard",
-          "GET /api/dashboard/events"(this: any, req: GatedRequest & { $ctx: Context<unknown, Meta> }, res: ServerResponse) {
-            this.assertOperator(req.$ctx.meta);
-            this.openDashboardStream(req, res);
-          },
-          "GET /metrics"(this: any, req: GatedRequest & { $ctx: Context<unknown, Meta> }, res: ServerResponse) {
-            this.assertOperator(req.$ctx.meta);
-            const reporter = (this.broker.metrics.reporter ?? []).find((r: object) => typeof (r as TaskpoolPrometheusReporter).render === "function");
-            res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
-            res.end(reporter ? reporter.render({ hostDetails: req.$ctx.meta.operator === true }) : "");
-          },
-          "GET /"(this: any, _req: IncomingMessage, res: ServerResponse) {
-            sendHtml(res, join(publicDir, "index.html"));
-          },
-          "GET /dashboard/"(this: any, _req: IncomingMessage, res: ServerResponse) {
-            sendHtml(res, join(publicDir, "dashboard", "index.html"));
-          },
-          "GET /swagger-ui/"(this: any, _req: IncomingMessage, res: ServerResponse) {
-            sendHtml(res, join(publicDir, "swagger-ui", "index.html"));
-          },
-        },
+        aliases: aliasesOf(PUBLIC_ROUTES),
         onError(this: any, req: IncomingMessage, res: ServerResponse, err: Error) {
           this.sendApiError(req, res, err);
         },
       },
       {
         name: "rest",
-        path: "/api",
+        path: "/",
         mappingPolicy: "restrict",
         authentication: true,
         mergeParams: false,
@@ -167,24 +241,9 @@ const ApiService: ServiceSchema<any> = {
         onBeforeCall(this: any, _ctx: Context, _route: unknown, req: GatedRequest & { $params?: { body?: unknown; query?: unknown; params?: unknown } }) {
           checkInput(req.$params);
         },
-        aliases: {
-          "GET /profile": "api.profile",
-          "GET /processes": "api.processes",
-          "POST /processes/:applicationName/:processDefinitionKey/start": "api.startProcess",
-          "GET /process-starts/:processDefinitionId/:requestId": "api.processStart",
-          "GET /tasks": "api.tasks",
-          "GET /task/:id": "api.task",
-          "POST /task/:id/claim": "api.claim",
-          "POST /task/:id/unclaim": "api.unclaim",
-          "POST /task/:id/defer": "api.defer",
-          "POST /task/:id/undefer": "api.undefer",
-          "POST /task/:id/complete": "api.complete",
-          "GET /business-data-entries": "api.dataEntries",
-          "GET /business-data-entries/:entryType/:entryId": "api.dataEntry",
-          "GET /events"(this: any, req: IncomingMessage & { $ctx: Context<unknown, Meta> }, res: ServerResponse) {
-            this.openEventStream(req, res);
-          },
-        },
+        // Every route also under Polyflow's base path: one route, not a copy — the same authentication, body parsers
+        // and rate limit (one count for both paths); the route therefore sits at the root, with full paths.
+        aliases: aliasesOf(REST_ROUTES, (path) => [path, path.replace(/^\/api/, POLYFLOW_BASE_PATH)]),
         onError(this: any, req: IncomingMessage, res: ServerResponse, err: Error) {
           this.sendApiError(req, res, err);
         },
@@ -322,17 +381,19 @@ const ApiService: ServiceSchema<any> = {
       },
       async handler(this: any, ctx: ApiContext) {
         const q = ctx.params.query;
-        const result = (await ctx.call("view.tasksWithDataEntriesForUser", {
-          user: this.userOf(ctx),
+        const user = this.userOf(ctx);
+        const params = {
+          user,
           page: q.page,
           size: q.size,
           sort: viewSort(arrayOf(q.sort), "task"),
           filters: arrayOf(q.filters),
           assignedToMeOnly: q.assignedToMeOnly ?? false,
           involvementsOnly: q.involvementsOnly ?? false,
-        })) as { elements: { task: Record<string, unknown>; dataEntries: Record<string, unknown>[] }[]; totalElementCount: number };
-        ctx.meta.$responseHeaders = { "X-ElementCount": String(result.totalElementCount) };
-        return result.elements.map((e) => ({ task: taskDto(e.task, this.formUrls), dataEntries: e.dataEntries.map((d) => dataEntryDto(d, this.formUrls)) }));
+        };
+        return this.listAnswer(ctx, "view.tasksWithDataEntriesForUser", params, (elements: { task: Record<string, unknown>; dataEntries: Record<string, unknown>[] }[]) =>
+          elements.map((e) => ({ task: taskDto(e.task, this.formUrls), dataEntries: e.dataEntries.map((d) => dataEntryDto(d, this.formUrls)) })),
+        );
       },
     },
 
@@ -386,16 +447,15 @@ const ApiService: ServiceSchema<any> = {
       params: { query: { ...listQuery, props: { ...listQuery.props, involvementsOnly: { type: "boolean", convert: true, optional: true } } } },
       async handler(this: any, ctx: ApiContext) {
         const q = ctx.params.query;
-        const result = (await ctx.call("view.dataEntriesForUser", {
+        const params = {
           user: this.userOf(ctx),
           page: q.page,
           size: q.size,
           sort: viewSort(arrayOf(q.sort), "dataEntry"),
           filters: arrayOf(q.filters),
           involvementsOnly: q.involvementsOnly ?? false,
-        })) as { elements: Record<string, unknown>[]; totalElementCount: number };
-        ctx.meta.$responseHeaders = { "X-ElementCount": String(result.totalElementCount) };
-        return result.elements.map((d) => dataEntryDto(d, this.formUrls));
+        };
+        return this.listAnswer(ctx, "view.dataEntriesForUser", params, (elements: Record<string, unknown>[]) => elements.map((d) => dataEntryDto(d, this.formUrls)));
       },
     },
 
@@ -480,6 +540,34 @@ const ApiService: ServiceSchema<any> = {
       return { username, groups };
     },
 
+    /**
+     * A list answer (a page of a view query and its total): kept per question (the view action and its parameters,
+     * the caller included) with the view version it was computed from, and sent again as it was while the view
+     * has not moved on — the view only confirms the version (lib/answer-cache.ts). The body is serialised once.
+     */
+    async listAnswer<E>(this: any, ctx: ApiContext, action: string, params: Record<string, unknown>, render: (elements: E[]) => unknown[]): Promise<string | unknown[]> {
+      const answers: AnswerCache = this.answers;
+      if (!answers.enabled) {
+        const result = (await ctx.call(action, params)) as { elements: E[]; totalElementCount: number };
+        ctx.meta.$responseHeaders = { "X-ElementCount": String(result.totalElementCount) };
+        return render(result.elements);
+      }
+      const key = JSON.stringify([action, params]);
+      const kept = answers.get(key);
+      const result = (await ctx.call(action, { ...params, knownVersion: kept?.version ?? "" })) as
+        | { unchanged: true; version: string }
+        | { unchanged?: undefined; elements: E[]; totalElementCount: number; version: string };
+      let answer = kept;
+      if (!result.unchanged || !answer) {
+        if (result.unchanged) throw new Error(`${action} answered "unchanged" to a version it was not given`);
+        answer = { version: result.version, total: result.totalElementCount, body: JSON.stringify(render(result.elements)) };
+        answers.set(key, answer);
+      }
+      ctx.meta.$responseHeaders = { "X-ElementCount": String(answer.total) };
+      ctx.meta.$responseType = "application/json; charset=utf-8";
+      return answer.body;
+    },
+
     // ---- task interactions ----
 
     /**
@@ -526,33 +614,7 @@ const ApiService: ServiceSchema<any> = {
 
     openApi(this: any) {
       if (this.openApiCache) return this.openApiCache;
-      const action = (name: string) => this.schema.actions[name]?.params;
-      const list = { type: "array", items: { type: "object" } };
-      const count = { "X-ElementCount": { description: "Total number of matching elements", schema: { type: "integer" } } };
-      const routes: OpenApiRoute[] = [
-        { method: "GET", path: "/api/health", tag: "operations", summary: "The gateway is alive", authenticated: false, responses: { 200: { description: "Alive" } } },
-        { method: "GET", path: "/api/ready", tag: "operations", summary: "Event store reachable and view caught up", authenticated: false, responses: { 200: { description: "Ready" }, 503: { description: "Not ready; reasons given" } } },
-        { method: "GET", path: "/api/users", tag: "users", summary: "The users of the directory (for the demo login)", authenticated: false, responses: { 200: { description: "Users", schema: list } } },
-        { method: "GET", path: "/api/profile", tag: "users", summary: "The calling user", authenticated: true, responses: { 200: { description: "Profile" } } },
-        { method: "GET", path: "/api/processes", tag: "processes", summary: "Processes the caller may start", authenticated: true, responses: { 200: { description: "Process definitions", schema: list } } },
-        { method: "POST", path: "/api/processes/:applicationName/:processDefinitionKey/start", tag: "processes", summary: "Start a process directly; the owning application's engine starts it", authenticated: true, params: action("startProcess"), responses: { 202: { description: "Accepted; `status` is where to ask what became of it" }, 404: { description: "No such startable process" }, 409: { description: "The process starts through its start form (its `url`)" } } },
-        { method: "GET", path: "/api/process-starts/:processDefinitionId/:requestId", tag: "processes", summary: "What became of the caller's start request: requested, or refused with the engine's reason", authenticated: true, params: action("processStart"), responses: { 200: { description: "{ requestId, status, reason, … }" }, 404: { description: "Unknown (or someone else's) request" } } },
-        { method: "GET", path: "/api/tasks", tag: "tasks", summary: "The caller's tasks with their data entries", authenticated: true, params: action("tasks"), responses: { 200: { description: "[{ task, dataEntries }]", schema: list, headers: count } } },
-        { method: "GET", path: "/api/task/:id", tag: "tasks", summary: "One task with its data entries", authenticated: true, params: action("task"), responses: { 200: { description: "{ task, dataEntries }" }, 404: { description: "Not found (or not visible to the caller)" } } },
-        ...(["claim", "unclaim", "defer", "undefer", "complete"] as const).map((name) => ({
-          method: "POST",
-          path: `/api/task/:id/${name}`,
-          tag: "tasks",
-          summary: { claim: "Claim the task", unclaim: "Give the task back", defer: "Defer to a follow-up date", undefer: "Clear the follow-up date", complete: "Complete with a payload" }[name],
-          authenticated: true,
-          params: action(name),
-          responses: { 204: { description: "Accepted (with ?wait=true: the view shows the effect)" }, 202: { description: "?wait=true: accepted, the effect is not visible yet" }, 404: { description: "Not found (or not visible to the caller)" } },
-        })),
-        { method: "GET", path: "/api/business-data-entries", tag: "data entries", summary: "The caller's data entries", authenticated: true, params: action("dataEntries"), responses: { 200: { description: "Data entries", schema: list, headers: count } } },
-        { method: "GET", path: "/api/business-data-entries/:entryType/:entryId", tag: "data entries", summary: "One data entry", authenticated: true, params: action("dataEntry"), responses: { 200: { description: "Data entry" }, 404: { description: "Not found (or not visible to the caller)" } } },
-        { method: "GET", path: "/api/events", tag: "live updates", summary: "Server-Sent Events: task-added, task-changed, task-removed, data-entry-changed (resume with Last-Event-ID); process-start-refused", authenticated: true, contentType: "text/event-stream", responses: { 200: { description: "An event stream", schema: { type: "string" } } } },
-        { method: "GET", path: "/api/dashboard", tag: "operations", summary: "Snapshot of the cluster for the dashboard", authenticated: false, responses: { 200: { description: "Nodes, services, events, processors" } } },
-      ];
+      const routes = openApiRoutesOf([...PUBLIC_ROUTES, ...REST_ROUTES], (action) => this.schema.actions[action.replace(/^api\./, "")]?.params);
       this.openApiCache = openApiDocument(
         {
           title: "Taskpool API",
@@ -747,6 +809,7 @@ const ApiService: ServiceSchema<any> = {
     const configured = readEnvironment();
     this.directory = Directory.load();
     this.formUrls = FormUrls.fromEnvironment(configured.formUrls ?? undefined, String(configured.appPort), configured.publicUrl);
+    this.answers = new AnswerCache(configured.api.answerCacheBytes);
     this.sseStreams = new Set();
     this.openResponses = new Set();
     this.sseHistory = [];
@@ -788,22 +851,6 @@ function compareEventIds(a: string, b: string): number {
   } catch {
     return 1;
   }
-}
-
-// Polyflow's contract base path: every alias of the REST route ("rest") also under POLYFLOW_BASE_PATH. One route,
-// not a copy: the same authentication, body parsers and rate limit (one count for both paths), and whatever treats
-// the route "rest" specially treats both paths alike. The route therefore sits at the root, with full paths.
-{
-  const routes = ApiService.settings!.routes as { name: string; path: string; aliases: Record<string, unknown> }[];
-  const rest = routes.find((route) => route.name === "rest")!;
-  const aliases: Record<string, unknown> = {};
-  for (const [key, target] of Object.entries(rest.aliases)) {
-    const [method, path] = key.split(" ") as [string, string];
-    aliases[`${method} ${rest.path}${path}`] = target;
-    aliases[`${method} ${POLYFLOW_BASE_PATH}${path}`] = target;
-  }
-  rest.aliases = aliases;
-  rest.path = "/";
 }
 
 export default ApiService;

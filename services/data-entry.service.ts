@@ -1,7 +1,7 @@
 // Service `dataEntry`: the data pool's command side — the business objects ("data entries") that process
 // applications report, with their state, protocol and authorizations. Rules: domain/data-entry.ts.
 import type { ServiceSchema } from "moleculer";
-import { AggregateMixin, type CommandDefinition } from "../mixins/aggregate.mixin.ts";
+import { AggregateMixin, type CommandDefinition, type CommandParams } from "../mixins/aggregate.mixin.ts";
 import { dataEntryDecider, dataEntryId, dataEntryStreamId, type DeletionStrategy } from "../domain/data-entry.ts";
 import { commandOf, correlations, isoDate, name, names, optionalJsonObject, optionalText } from "../lib/params.ts";
 import { readEnvironment } from "../lib/env.ts";
@@ -28,7 +28,9 @@ const modification = {
 
 const identity = { entryType: name, entryId: name };
 
-function onEntry(definition: Omit<CommandDefinition, "shardKey" | "aggregateId">): CommandDefinition {
+type EntryParams = { entryType: string; entryId: string } & CommandParams;
+
+function onEntry(definition: Omit<CommandDefinition<EntryParams>, "shardKey" | "aggregateId">): CommandDefinition<EntryParams> {
   return {
     ...definition,
     params: { $$strict: "remove", ...identity, ...definition.params },

@@ -1,18 +1,19 @@
 // Service `eventstore`: the source of truth. Owns the PostgreSQL (or PGlite) event store, validates appends,
 // groups concurrent appends into one transaction (group commit), wakes consumers with `eventstore.appended`
-// after each commit, and keeps the tracking processors' tokens and leases.
-import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { randomUUID } from "node:crypto";
+// after each commit, and keeps the tracking processors' tokens and leases. The logic lives in stores/event-log.ts
+// (appends, group commit, guarded reads) and stores/event-store.ts (SQL); this is its Moleculer shell.
+import type { Context, ServiceSettingSchema } from "moleculer";
 import { readEnvironment } from "../lib/env.ts";
-import { asDependencyOutage, badEvent, conflict, ErrorTypes, isDependencyOutage, notFound, unavailable } from "../lib/errors.ts";
-import { findNonJson, isPlainObject, type JsonObject } from "../lib/json.ts";
+import { asDependencyOutage, notFound } from "../lib/errors.ts";
 import { START_TOKEN, TOKEN_PATTERN } from "../lib/tokens.ts";
 import type { Upcasters } from "../lib/upcasting.ts";
 import { eventStoreMigrations, eventStoreMigrationsTable } from "../migrations/event-store.ts";
 import { embeddedDatabaseDirectory, openDatabase, type Database } from "../stores/database.ts";
-import { EventStore, type AppendOutcome, type AppendRequest, type ProcessorRow } from "../stores/event-store.ts";
+import { EventStore, type RecordedEvent } from "../stores/event-store.ts";
+import { EventLog, type AppendParams, type AppendResult } from "../stores/event-log.ts";
 import { domainUpcasters } from "../domain/upcasters.ts";
-import { sleep } from "../lib/sleep.ts";
+import { runningProcessorDone } from "../mixins/tracking-processor.mixin.ts";
+import { defineService } from "../lib/schema.ts";
 
 export interface EventStoreSettings extends ServiceSettingSchema {
   /** postgres://… ; default DATABASE_URL; null = PGlite. */
@@ -32,42 +33,15 @@ export interface EventStoreSettings extends ServiceSettingSchema {
   upcasters?: Upcasters;
 }
 
-export interface AppendParams {
-  streamId: string;
-  expectedVersion?: number | null;
-  commandId?: string | null;
-  events: { type: string; data: JsonObject; metadata?: JsonObject; schemaVersion?: number }[];
-}
-
-export interface AppendResult {
-  streamVersion: number;
-  globalPosition: number;
-  /** true when the commandId was seen before and nothing was appended. */
-  duplicate: boolean;
-}
-
-interface Pending {
-  request: AppendRequest;
-  resolve: (outcome: AppendOutcome) => void;
-  reject: (err: unknown) => void;
-}
+/** The settings with every default filled in (by `created`). */
+type ResolvedSettings = Required<Omit<EventStoreSettings, keyof ServiceSettingSchema | "databaseUrl">> & { databaseUrl: string | null };
 
 interface Locals {
-  database: Database;
+  config: ResolvedSettings;
+  /** Open between `started` and `stopped`. */
+  database: Database | undefined;
   store: EventStore;
-  queue: Pending[];
-  inFlight: number;
-  maxBatch: number;
-  maxConcurrentBatches: number;
-  maxEventBytes: number;
-  idle: Promise<void> | null;
-  signalIdle: (() => void) | null;
-}
-
-const TRANSIENT_SQLSTATES = new Set(["40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"]);
-function isTransient(err: unknown): boolean {
-  const code = (err as { code?: string })?.code;
-  return (code !== undefined && TRANSIENT_SQLSTATES.has(code)) || isDependencyOutage(err);
+  log: EventLog;
 }
 
 const eventParams = {
@@ -81,17 +55,13 @@ const eventParams = {
   },
 };
 
-const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventStoreSettings } = {
+const EventStoreService = defineService<EventStoreSettings, Record<never, never>, Locals>({
   name: "eventstore",
   settings: {},
 
   hooks: {
-    error: {
-      // A database outage reaches callers as a typed, retryable 503 (never a raw driver error such as 57P03).
-      "*"(_ctx: unknown, err: unknown) {
-        throw asDependencyOutage(err, "The event store database");
-      },
-    },
+    // A database outage reaches callers as a typed, retryable 503 (never a raw driver error such as 57P03).
+    error: { "*": (_ctx, err) => Promise.reject(asDependencyOutage(err, "The event store database")) },
   },
 
   actions: {
@@ -102,16 +72,8 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
         commandId: { type: "string", min: 1, max: 300, optional: true, nullable: true },
         events: { type: "array", min: 1, max: 1000, items: eventParams },
       },
-      async handler(ctx: Context<AppendParams>): Promise<AppendResult> {
-        const request = this.toAppendRequest(ctx.params);
-        const outcome = await this.enqueue(request);
-        if (outcome.outcome === "conflict") {
-          throw conflict(
-            `Stream "${request.streamId}" is at version ${outcome.currentVersion}, not at the expected version ${request.expectedVersion}`,
-            { streamId: request.streamId, expectedVersion: request.expectedVersion, currentVersion: outcome.currentVersion },
-          );
-        }
-        return { streamVersion: outcome.streamVersion, globalPosition: outcome.globalPosition, duplicate: outcome.outcome === "duplicate" };
+      handler(ctx: Context<AppendParams>): Promise<AppendResult> {
+        return this.log.append(ctx.params);
       },
     },
 
@@ -124,7 +86,7 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
       },
       async handler(ctx: Context<{ streamId: string; fromVersion?: number; maxCount?: number; allowEmpty?: boolean }>) {
         const { streamId, fromVersion = 1, maxCount = 10_000, allowEmpty = false } = ctx.params;
-        const { streamVersion, events } = await this.guard(() => this.store.readStream(streamId, fromVersion, maxCount));
+        const { streamVersion, events } = await this.log.read(() => this.store.readStream(streamId, fromVersion, maxCount));
         if (streamVersion === null && !allowEmpty) throw notFound(`Stream "${streamId}" does not exist`, { streamId });
         return { streamId, streamVersion: streamVersion ?? 0, events };
       },
@@ -138,33 +100,30 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
         eventTypes: { type: "array", items: "string", optional: true },
         streamPrefix: { type: "string", min: 1, optional: true },
       },
-      async handler(ctx: Context<{ after?: string; limit?: number; maxBytes?: number; eventTypes?: string[]; streamPrefix?: string }>) {
-        const limit = ctx.params.limit ?? 1000;
-        const after = ctx.params.after ?? START_TOKEN;
+      handler(ctx: Context<{ after?: string; limit?: number; maxBytes?: number; eventTypes?: string[]; streamPrefix?: string }>) {
+        const { limit = 1000, after = START_TOKEN, eventTypes, streamPrefix } = ctx.params;
         // A reply must stay well below the transporter's largest message (NATS: 1 MiB), whatever the events weigh.
-        const maxBytes = Math.min(ctx.params.maxBytes ?? this.settings.maxReadBytes!, this.settings.maxReadBytes!);
-        return this.guard(() => this.store.readAll({ after, limit, maxBytes, eventTypes: ctx.params.eventTypes, streamPrefix: ctx.params.streamPrefix }));
+        const maxBytes = Math.min(ctx.params.maxBytes ?? this.config.maxReadBytes, this.config.maxReadBytes);
+        return this.log.read(() => this.store.readAll({ after, limit, maxBytes, eventTypes, streamPrefix }));
       },
     },
 
-    head: {
-      async handler() {
-        return this.guard(() => this.store.head());
-      },
+    head() {
+      return this.log.read(() => this.store.head());
     },
 
     /** How many events lie after a token (counting stops at `cap`): a consumer's lag. */
     countAfter: {
       params: { token: { type: "string", pattern: TOKEN_PATTERN }, cap: { type: "number", integer: true, min: 1, max: 10_000_000, optional: true, convert: true } },
       async handler(ctx: Context<{ token: string; cap?: number }>) {
-        return { count: await this.guard(() => this.store.countAfter(ctx.params.token, ctx.params.cap ?? 100_000)) };
+        return { count: await this.log.read(() => this.store.countAfter(ctx.params.token, ctx.params.cap ?? 100_000)) };
       },
     },
 
     tokenOf: {
       params: { globalPosition: { type: "number", integer: true, min: 1, convert: true } },
       async handler(ctx: Context<{ globalPosition: number }>) {
-        return { token: await this.guard(() => this.store.tokenOf(ctx.params.globalPosition)) };
+        return { token: await this.log.read(() => this.store.tokenOf(ctx.params.globalPosition)) };
       },
     },
 
@@ -172,249 +131,120 @@ const EventStoreService: ServiceSchema<EventStoreSettings> & { settings: EventSt
 
     claimProcessor: {
       params: { name: "string", owner: "string", leaseMs: { type: "number", integer: true, min: 100 } },
-      async handler(ctx: Context<{ name: string; owner: string; leaseMs: number }>) {
-        return this.guard(() => this.store.claimProcessor(ctx.params.name, ctx.params.owner, ctx.params.leaseMs));
+      handler(ctx: Context<{ name: string; owner: string; leaseMs: number }>) {
+        return this.log.read(() => this.store.claimProcessor(ctx.params.name, ctx.params.owner, ctx.params.leaseMs));
       },
     },
     renewProcessor: {
       params: { name: "string", owner: "string", leaseMs: { type: "number", integer: true, min: 100 }, token: { type: "string", optional: true, nullable: true } },
-      async handler(ctx: Context<{ name: string; owner: string; leaseMs: number; token?: string | null }>) {
-        return this.guard(() => this.store.renewProcessor(ctx.params.name, ctx.params.owner, ctx.params.leaseMs, ctx.params.token ?? null));
+      handler(ctx: Context<{ name: string; owner: string; leaseMs: number; token?: string | null }>) {
+        return this.log.read(() => this.store.renewProcessor(ctx.params.name, ctx.params.owner, ctx.params.leaseMs, ctx.params.token ?? null));
       },
     },
     saveProcessorToken: {
       params: { name: "string", owner: "string", token: "string" },
-      async handler(ctx: Context<{ name: string; owner: string; token: string }>) {
-        return this.guard(() => this.store.saveProcessorToken(ctx.params.name, ctx.params.owner, ctx.params.token));
+      handler(ctx: Context<{ name: string; owner: string; token: string }>) {
+        return this.log.read(() => this.store.saveProcessorToken(ctx.params.name, ctx.params.owner, ctx.params.token));
       },
     },
     releaseProcessor: {
       params: { name: "string", owner: "string", status: { type: "string", optional: true }, lastError: { type: "string", optional: true, nullable: true } },
       async handler(ctx: Context<{ name: string; owner: string; status?: string; lastError?: string | null }>) {
-        await this.guard(() => this.store.releaseProcessor(ctx.params.name, ctx.params.owner, ctx.params.status ?? "idle", ctx.params.lastError ?? null));
+        const { name, owner, status = "idle", lastError = null } = ctx.params;
+        await this.log.read(() => this.store.releaseProcessor(name, owner, status, lastError));
         return true;
       },
     },
     processorStatus: {
       params: { name: "string", owner: "string", status: "string", lastError: { type: "string", optional: true, nullable: true } },
       async handler(ctx: Context<{ name: string; owner: string; status: string; lastError?: string | null }>) {
-        await this.guard(() => this.store.setProcessorStatus(ctx.params.name, ctx.params.owner, ctx.params.status, ctx.params.lastError ?? null));
+        await this.log.read(() => this.store.setProcessorStatus(ctx.params.name, ctx.params.owner, ctx.params.status, ctx.params.lastError ?? null));
         return true;
       },
     },
     restartProcessor: {
       params: { name: "string" },
       async handler(ctx: Context<{ name: string }>) {
-        await this.guard(() => this.store.restartProcessor(ctx.params.name));
+        await this.log.read(() => this.store.restartProcessor(ctx.params.name));
         return true;
       },
     },
     resetProcessor: {
       params: { name: "string", token: { type: "string", optional: true } },
       async handler(ctx: Context<{ name: string; token?: string }>) {
-        await this.guard(() => this.store.resetProcessor(ctx.params.name, ctx.params.token ?? START_TOKEN));
+        await this.log.read(() => this.store.resetProcessor(ctx.params.name, ctx.params.token ?? START_TOKEN));
         return true;
       },
     },
     parkEvent: {
       params: { processor: "string", event: "object", error: "string", attempts: { type: "number", integer: true } },
-      async handler(ctx: Context<{ processor: string; event: never; error: string; attempts: number }>) {
-        await this.guard(() => this.store.parkEvent(ctx.params.processor, ctx.params.event, ctx.params.error, ctx.params.attempts));
+      async handler(ctx: Context<{ processor: string; event: RecordedEvent; error: string; attempts: number }>) {
+        await this.log.read(() => this.store.parkEvent(ctx.params.processor, ctx.params.event, ctx.params.error, ctx.params.attempts));
         return true;
       },
     },
     parkedEvents: {
       params: { processor: "string" },
-      async handler(ctx: Context<{ processor: string }>) {
-        return this.guard(() => this.store.parkedEvents(ctx.params.processor));
+      handler(ctx: Context<{ processor: string }>) {
+        return this.log.read(() => this.store.parkedEvents(ctx.params.processor));
       },
     },
     /** Every processor with its position and lag (events after its token, counted up to 100,000). */
-    processors: {
-      async handler() {
-        return this.guard(async () => {
-          const [rows, head] = await Promise.all([this.store.processors(), this.store.head()]);
-          return Promise.all(
-            rows.map(async (row: ProcessorRow) => ({ ...row, lag: await this.store.countAfter(row.token, 100_000), headPosition: head.globalPosition })),
-          );
-        });
-      },
-    },
-  },
-
-  methods: {
-    toAppendRequest(params: AppendParams): AppendRequest {
-      const maxBytes = (this as unknown as Locals).maxEventBytes;
-      const events = params.events.map((event, index) => {
-        const where = findNonJson(event.data, `events[${index}].data`) ?? findNonJson(event.metadata ?? {}, `events[${index}].metadata`);
-        if (where) {
-          throw badEvent(ErrorTypes.INVALID_EVENT_DATA, `Event data must be plain JSON; ${where} is not`, { field: where, streamId: params.streamId });
-        }
-        if (!isPlainObject(event.data)) {
-          throw badEvent(ErrorTypes.INVALID_EVENT_DATA, `events[${index}].data must be a JSON object`, { field: `events[${index}].data` });
-        }
-        const size = Buffer.byteLength(JSON.stringify(event.data)) + Buffer.byteLength(JSON.stringify(event.metadata ?? {}));
-        if (size > maxBytes) {
-          throw badEvent(ErrorTypes.EVENT_TOO_LARGE, `Event ${index} of stream "${params.streamId}" has ${size} bytes; the limit is ${maxBytes}`, {
-            field: `events[${index}]`,
-            size,
-            limit: maxBytes,
-          });
-        }
-        return {
-          eventId: randomUUID(),
-          type: event.type,
-          schemaVersion: event.schemaVersion ?? this.settings.upcasters!.currentVersion(event.type),
-          data: event.data,
-          metadata: event.metadata ?? {},
-        };
-      });
-      return { streamId: params.streamId, expectedVersion: params.expectedVersion ?? null, commandId: params.commandId ?? null, events };
-    },
-
-    enqueue(request: AppendRequest): Promise<AppendOutcome> {
-      if (this.closed) return Promise.reject(unavailable("The event store is shutting down"));
-      return new Promise<AppendOutcome>((resolve, reject) => {
-        this.queue.push({ request, resolve, reject });
-        this.flush();
-      });
-    },
-
-    /** Starts transactions for queued appends while fewer than the allowed number are in flight. */
-    flush(): void {
-      while (this.queue.length > 0 && this.inFlight < this.maxConcurrentBatches) {
-        const batch: Pending[] = [];
-        const streams = new Set<string>();
-        const rest: Pending[] = [];
-        for (const pending of this.queue) {
-          // Two appends to one stream never share a transaction (the second must see the first's version), nor
-          // run in two transactions at once (the second would only wait for the first's stream lock).
-          const streamId = pending.request.streamId;
-          if (batch.length < this.maxBatch && !streams.has(streamId) && !this.busyStreams.has(streamId)) {
-            streams.add(pending.request.streamId);
-            batch.push(pending);
-          } else {
-            rest.push(pending);
-          }
-        }
-        this.queue = rest;
-        if (batch.length === 0) break;
-        for (const streamId of streams) this.busyStreams.add(streamId);
-        batch.sort((a, b) => (a.request.streamId < b.request.streamId ? -1 : a.request.streamId > b.request.streamId ? 1 : 0));
-        this.inFlight += 1;
-        void this.runBatch(batch).finally(() => {
-          this.inFlight -= 1;
-          for (const streamId of streams) this.busyStreams.delete(streamId);
-          if (this.inFlight === 0 && this.queue.length === 0 && this.signalIdle) this.signalIdle();
-          this.flush();
-        });
-      }
-    },
-
-    async runBatch(batch: Pending[]): Promise<void> {
-      let outcomes: AppendOutcome[];
-      try {
-        outcomes = await this.appendWithRetry(batch.map((p) => p.request));
-      } catch (err) {
-        if (batch.length > 1 && !isDependencyOutage(err)) {
-          // One bad append must not fail the others: run them one by one.
-          for (const pending of batch) await this.runBatch([pending]);
-          return;
-        }
-        const failure = isDependencyOutage(err)
-          ? unavailable("The event store database cannot be reached", { reason: String((err as Error).message) })
-          : err;
-        for (const pending of batch) pending.reject(failure);
-        return;
-      }
-      let highest = 0;
-      let count = 0;
-      const types = new Set<string>();
-      batch.forEach((pending, i) => {
-        const outcome = outcomes[i]!;
-        if (outcome.outcome === "appended") {
-          highest = Math.max(highest, outcome.globalPosition);
-          count += pending.request.events.length;
-          for (const event of pending.request.events) types.add(event.type);
-        }
-        pending.resolve(outcome);
-      });
-      if (count > 0) {
-        // A wake-up for consumers; losing it costs them latency (they also poll), never an event. The types let
-        // a consumer that reads only some of them sleep on.
-        void this.broker.broadcast("eventstore.appended", { globalPosition: highest, count, types: [...types] });
-      }
-    },
-
-    async appendWithRetry(requests: AppendRequest[]): Promise<AppendOutcome[]> {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await this.store.append(requests);
-        } catch (err) {
-          if (attempt >= 4 || !isTransient(err)) throw err;
-          await sleep(20 * 2 ** attempt);
-        }
-      }
-    },
-
-    /** Runs a read; an unreachable database becomes a retryable 503 instead of a raw driver error. */
-    async guard<T>(read: () => Promise<T>): Promise<T> {
-      if (this.closed) throw unavailable("The event store is shutting down");
-      try {
-        return await read();
-      } catch (err) {
-        if (isDependencyOutage(err)) throw unavailable("The event store database cannot be reached", { reason: String((err as Error).message) });
-        throw err;
-      }
+    processors() {
+      return this.log.processors();
     },
   },
 
   created() {
     const env = readEnvironment();
     const s = this.settings;
-    s.databaseUrl = s.databaseUrl === undefined ? env.databaseUrl : s.databaseUrl;
-    s.pgliteDir = s.pgliteDir ?? embeddedDatabaseDirectory(env.dataDir);
-    s.schema = s.schema ?? "eventstore";
-    // Every event travels in one transporter message (the append, and a readAll reply): NATS carries 1 MiB at most.
-    s.maxEventBytes = s.maxEventBytes ?? env.eventMaxBytes;
-    s.maxReadBytes = s.maxReadBytes ?? 256 * 1024;
-    s.upcasters = s.upcasters ?? domainUpcasters;
-    this.maxEventBytes = s.maxEventBytes;
-    this.maxBatch = s.maxBatch ?? 256;
-    this.maxConcurrentBatches = s.maxConcurrentBatches ?? (s.databaseUrl ? 4 : 1);
-    this.queue = [];
-    this.inFlight = 0;
-    this.busyStreams = new Set<string>();
+    const databaseUrl = s.databaseUrl === undefined ? env.databaseUrl : s.databaseUrl;
+    this.config = {
+      databaseUrl,
+      pgliteDir: s.pgliteDir ?? embeddedDatabaseDirectory(env.dataDir),
+      schema: s.schema ?? "eventstore",
+      // Every event travels in one transporter message (the append, and a readAll reply): NATS carries 1 MiB at most.
+      maxEventBytes: s.maxEventBytes ?? env.eventMaxBytes,
+      maxReadBytes: s.maxReadBytes ?? 256 * 1024,
+      maxBatch: s.maxBatch ?? 256,
+      maxConcurrentBatches: s.maxConcurrentBatches ?? (databaseUrl ? 4 : 1),
+      upcasters: s.upcasters ?? domainUpcasters,
+    };
+    Object.assign(s, this.config); // the settings show what the service runs with
   },
 
   async started() {
-    const s = this.settings;
+    const c = this.config;
     this.database = await openDatabase({
-      url: s.databaseUrl ?? null,
-      pgliteDir: s.pgliteDir === "memory" ? null : s.pgliteDir!,
-      schema: s.schema!,
+      url: c.databaseUrl,
+      pgliteDir: c.pgliteDir === "memory" ? null : c.pgliteDir,
+      schema: c.schema,
       migrations: eventStoreMigrations,
       migrationsTable: eventStoreMigrationsTable,
-      poolMax: this.maxConcurrentBatches + 6,
+      poolMax: c.maxConcurrentBatches + 6,
       log: (message: string) => this.logger.warn(message),
     });
-    this.store = new EventStore(this.database.knex, s.upcasters!);
-    this.logger.info(
-      `Event store ready on ${this.database.embedded ? `PGlite (${s.pgliteDir})` : "PostgreSQL"}, schema ${s.schema}`,
-    );
+    this.store = new EventStore(this.database.knex, c.upcasters);
+    this.log = new EventLog(this.store, {
+      maxEventBytes: c.maxEventBytes,
+      currentVersion: (type) => c.upcasters.currentVersion(type),
+      maxBatch: c.maxBatch,
+      maxConcurrentBatches: c.maxConcurrentBatches,
+      // A wake-up for consumers; losing it costs them latency (they also poll), never an event. The types let
+      // a consumer that reads only some of them sleep on.
+      onAppended: (notice) => void this.broker.broadcast("eventstore.appended", notice),
+    });
+    this.logger.info(`Event store ready on ${this.database.embedded ? `PGlite (${c.pgliteDir})` : "PostgreSQL"}, schema ${c.schema}`);
   },
 
   async stopped() {
     // Services stop all at once: let the local processors release their leases first (bounded).
     // (Only processors that run: a service that never started — a stop during start-up — has none to release.)
-    const processors = this.broker.services.filter((s: any) => s !== this && s.processorDone && s.processorLoop).map((s: any) => s.processorDone);
+    const processors = this.broker.services.filter((s) => s !== this).flatMap((s) => runningProcessorDone(s) ?? []);
     await Promise.race([Promise.all(processors), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
-    if (this.inFlight > 0 || this.queue.length > 0) {
-      await new Promise<void>((resolve) => (this.signalIdle = resolve));
-    }
-    this.closed = true;
+    await this.log?.close();
     await this.database?.close();
   },
-};
+});
 
 export default EventStoreService;

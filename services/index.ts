@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { NodeLifecycle } from "../lib/lifecycle.ts";
 
-type Loader = () => Promise<{ default: ServiceSchema<any> }>;
+type Loader = () => Promise<{ default: ServiceSchema<object> }>;
 
 export const catalogue: Record<string, Loader> = {
   eventstore: () => import("./eventstore.service.ts"),
@@ -42,7 +42,7 @@ export async function loadServices(broker: ServiceBroker, names: string[] | null
     selected.map(async (name) => {
       const loader = catalogue[name];
       if (loader) return (await loader()).default;
-      return (await import(pathToFileURL(resolve(name)).href)).default as ServiceSchema;
+      return (await import(pathToFileURL(resolve(name)).href)).default as ServiceSchema<object>;
     }),
   );
   for (const schema of schemas) {

@@ -1,14 +1,22 @@
 // Service `processDefinition`: the catalogue of startable processes, and the request to start one, which the
 // owning application's connector performs, or reports refused. Rules: domain/process-definition.ts.
-import type { Context, ServiceSchema } from "moleculer";
-import { AggregateMixin, type CommandResult } from "../mixins/aggregate.mixin.ts";
-import { processDefinitionDecider, processDefinitionStreamId, startRequestOf, type ProcessDefinitionState } from "../domain/process-definition.ts";
+import type { Context, ServiceSettingSchema } from "moleculer";
+import { AggregateMixin, type AggregateLocals, type AggregateMethods, type CommandParams, type CommandResult } from "../mixins/aggregate.mixin.ts";
+import { processDefinitionDecider, processDefinitionStreamId, startRequestOf, type ProcessDefinitionCommand, type ProcessDefinitionState } from "../domain/process-definition.ts";
 import { commandOf, id, jsonObject, name, names, optionalText } from "../lib/params.ts";
 import { AGGREGATE_SHARD } from "../lib/strategies.ts";
+import { defineService } from "../lib/schema.ts";
 
 const optionalName = { ...name, optional: true, nullable: true };
 
-const ProcessDefinitionService: ServiceSchema = {
+type DefinitionParams = { processDefinitionId: string } & CommandParams;
+const aggregateId = (p: DefinitionParams) => p.processDefinitionId;
+
+const ProcessDefinitionService = defineService<
+  ServiceSettingSchema,
+  AggregateMethods<ProcessDefinitionCommand, ProcessDefinitionState>,
+  AggregateLocals<ProcessDefinitionState>
+>({
   name: "processDefinition",
   mixins: [
     AggregateMixin({
@@ -34,7 +42,7 @@ const ProcessDefinitionService: ServiceSchema = {
             candidateStarterGroups: { ...names, default: [] },
           },
           shardKey: "processDefinitionId",
-          aggregateId: (p) => p.processDefinitionId,
+          aggregateId,
           command: (p) => commandOf("RegisterProcessDefinition", p),
         },
         requestStart: {
@@ -48,7 +56,7 @@ const ProcessDefinitionService: ServiceSchema = {
             requestId: id,
           },
           shardKey: "processDefinitionId",
-          aggregateId: (p) => p.processDefinitionId,
+          aggregateId,
           command: (p) => commandOf("RequestProcessStart", p),
         },
         reportStartRefused: {
@@ -61,7 +69,7 @@ const ProcessDefinitionService: ServiceSchema = {
             reason: { type: "string", min: 1, max: 2000 },
           },
           shardKey: "processDefinitionId",
-          aggregateId: (p) => p.processDefinitionId,
+          aggregateId,
           command: (p) => commandOf("ReportProcessStartRefused", p),
         },
       },
@@ -78,7 +86,7 @@ const ProcessDefinitionService: ServiceSchema = {
       strategyOptions: { shardKey: "processDefinitionId" },
       async handler(ctx: Context<{ processDefinitionId: string; requestId: string }>) {
         // loadAggregate comes from the AggregateMixin.
-        const { state } = (await this.loadAggregate(ctx.params.processDefinitionId, ctx)) as { state: ProcessDefinitionState };
+        const { state } = await this.loadAggregate(ctx.params.processDefinitionId, ctx);
         const record = startRequestOf(state, ctx.params.requestId);
         return record && state.definition
           ? { ...record, processDefinitionId: state.definition.processDefinitionId, processDefinitionKey: state.definition.processDefinitionKey, applicationName: state.definition.applicationName }
@@ -105,6 +113,6 @@ const ProcessDefinitionService: ServiceSchema = {
       },
     },
   },
-};
+});
 
 export default ProcessDefinitionService;

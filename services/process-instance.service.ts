@@ -1,13 +1,13 @@
 // Service `processInstance`: the life cycle of process instances as engines report it.
 // Rules: domain/process-instance.ts.
 import type { ServiceSchema } from "moleculer";
-import { AggregateMixin, type CommandDefinition } from "../mixins/aggregate.mixin.ts";
+import { AggregateMixin, type CommandDefinition, type CommandParams } from "../mixins/aggregate.mixin.ts";
 import { processInstanceDecider, processInstanceStreamId } from "../domain/process-instance.ts";
 import { commandOf, id, name, optionalText, sourceReference } from "../lib/params.ts";
 
 const optionalName = { ...name, optional: true, nullable: true };
 
-function onInstance(type: string, params: Record<string, unknown>, description: string): CommandDefinition {
+function onInstance(type: string, params: Record<string, unknown>, description: string): CommandDefinition<{ processInstanceId: string } & CommandParams> {
   return {
     description,
     usuallyCreates: type === "StartProcessInstance",

@@ -1,7 +1,7 @@
 // Service `processVariable`: the variables of process instances as engines report their changes.
 // Rules: domain/process-variables.ts.
 import type { ServiceSchema } from "moleculer";
-import { AggregateMixin } from "../mixins/aggregate.mixin.ts";
+import { AggregateMixin, type CommandParams } from "../mixins/aggregate.mixin.ts";
 import { processVariablesDecider, processVariablesStreamId } from "../domain/process-variables.ts";
 import { commandOf, id, name, sourceReference } from "../lib/params.ts";
 
@@ -39,7 +39,7 @@ const ProcessVariableService: ServiceSchema = {
           description: "Reports created, updated and deleted variables of one process instance.",
           params: { $$strict: "remove", sourceReference, variableChanges: { type: "array", min: 1, items: change } },
           shardKey: "sourceReference.instanceId",
-          aggregateId: (p) => p.sourceReference.instanceId,
+          aggregateId: (p: { sourceReference: { instanceId: string } } & CommandParams) => p.sourceReference.instanceId,
           command: (p) => {
             const command = commandOf("ChangeProcessVariables", p);
             for (const c of command.variableChanges as { kind: string; revision?: number; value?: unknown }[]) {

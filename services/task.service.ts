@@ -2,7 +2,7 @@
 // users express intents (claim, defer, request completion, …) that become interaction events for the owning
 // application's connector. The rules live in domain/task.ts.
 import type { ServiceSchema } from "moleculer";
-import { AggregateMixin, type CommandDefinition } from "../mixins/aggregate.mixin.ts";
+import { AggregateMixin, type CommandDefinition, type CommandParams } from "../mixins/aggregate.mixin.ts";
 import { taskDecider, taskStreamId } from "../domain/task.ts";
 import { commandOf, correlations, id, isoDate, jsonObject, name, names, optionalJsonObject, optionalNames, optionalText, sourceReference } from "../lib/params.ts";
 
@@ -22,7 +22,7 @@ const attributes = {
   correlations,
 };
 
-function onTask<T extends string>(type: T, params: Record<string, unknown>, description: string, usuallyCreates = false): CommandDefinition {
+function onTask<T extends string>(type: T, params: Record<string, unknown>, description: string, usuallyCreates = false): CommandDefinition<{ id: string } & CommandParams> {
   return {
     description,
     usuallyCreates,

@@ -129,6 +129,9 @@ const paging = {
   size: { type: "number", integer: true, min: 1, max: 10_000, default: 1000, convert: true },
   sort: { type: "array", items: "string", optional: true },
   filters: { type: "array", items: "string", optional: true },
+  // The version (generation:token) of an answer the caller keeps: the same version again answers
+  // { unchanged: true, version } without running the query; given at all, an answer carries its `version`.
+  knownVersion: { type: "string", max: 200, optional: true },
   ...consistency,
 };
 const flag = { type: "boolean", default: false, convert: true };
@@ -138,6 +141,7 @@ interface PagingParams {
   size: number;
   sort?: string[];
   filters?: string[];
+  knownVersion?: string;
   minPosition?: number;
   maxWaitMs?: number;
 }
@@ -661,6 +665,8 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
 
     async pagedTasks(params: PagingParams, target: FilterTarget, conditions: MongoFilter[], user?: User) {
       await this.awaitPosition(params);
+      const version = params.knownVersion === undefined ? undefined : await this.answerVersion();
+      if (version !== undefined && version === params.knownVersion) return { unchanged: true, version };
       let parsed;
       let sort;
       try {
@@ -677,8 +683,17 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
       }
       const filter = and(where);
       const { docs, total } = await this.page("tasks", filter, { sort, skip: params.page * params.size, limit: params.size });
-      if (target === "task") return { elements: (docs as TaskDocument[]).map(taskOf), totalElementCount: total };
-      return { elements: await this.joinDataEntries(docs as TaskDocument[], user), totalElementCount: total };
+      const elements = target === "task" ? (docs as TaskDocument[]).map(taskOf) : await this.joinDataEntries(docs as TaskDocument[], user);
+      return { elements, totalElementCount: total, ...(version === undefined ? {} : { version }) };
+    },
+
+    /**
+     * What an answer of the view is computed from: its generation and the token it has applied (`knownVersion`).
+     * Read before the query, so an answer is never older than the version it is given.
+     */
+    async answerVersion(): Promise<string> {
+      const meta = await this.readMeta();
+      return `${meta.generation}:${this.appliedToken(meta)}`;
     },
 
     /** Each task with the data entries it correlates to — only those the user may see, when a user asks. */
@@ -696,6 +711,8 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
 
     async pagedDataEntries(params: PagingParams, conditions: MongoFilter[]) {
       await this.awaitPosition(params);
+      const version = params.knownVersion === undefined ? undefined : await this.answerVersion();
+      if (version !== undefined && version === params.knownVersion) return { unchanged: true, version };
       let parsed;
       let sort;
       try {
@@ -706,7 +723,7 @@ const ViewService: ServiceSchema<ViewSettings> & { settings: ViewSettings } = {
       }
       const filter = and([live, ...conditions, ...parsed.where]);
       const { docs, total } = await this.page("dataEntries", filter, { sort, skip: params.page * params.size, limit: params.size });
-      return { elements: (docs as DataEntryDocument[]).map(dataEntryOf), totalElementCount: total };
+      return { elements: (docs as DataEntryDocument[]).map(dataEntryOf), totalElementCount: total, ...(version === undefined ? {} : { version }) };
     },
 
     // ---- replay ----

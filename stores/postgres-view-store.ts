@@ -66,6 +66,21 @@ function isNull(path: string): Sql {
   return { sql: `(NOT doc @\\? ?::jsonpath OR doc @\\? ?::jsonpath)`, bindings: [jsonPath(path), `${jsonPath(path)}[*] ? (@ == null)`] };
 }
 
+/**
+ * Beyond this many values, `$in` of strings is a lookup in a hashed array rather than one jsonpath alternative per
+ * value: a filter on data entries becomes `correlationIds $in [thousands of ids]`, which as jsonpath compares every
+ * candidate row with every id. Short lists stay jsonpath, which the GIN index on the documents can serve.
+ */
+const LONG_IN = 32;
+
+function inStrings(path: string, values: string[]): Sql {
+  // The path's values (an array's elements, or the value itself, as MongoDB matches), strings among them looked up.
+  return {
+    sql: `EXISTS (SELECT 1 FROM jsonb_path_query(doc, ?::jsonpath) AS v WHERE jsonb_typeof(v) = 'string' AND (v #>> '{}') = ANY(?::text[]))`,
+    bindings: [`${jsonPath(path)}[*]`, values],
+  };
+}
+
 function not(part: Sql): Sql {
   return { sql: `NOT ${part.sql}`, bindings: part.bindings };
 }
@@ -107,7 +122,8 @@ function fieldCondition(field: string, condition: unknown): Sql {
       if (!Array.isArray(value)) throw new UnsupportedFilterError(`${operator} takes a list`);
       const values = value.filter((v) => v !== null);
       const alternatives: Sql[] = [];
-      if (values.length > 0) alternatives.push(exists(field, values.map((v) => `@ == ${literal(v)}`).join(" || ")));
+      if (values.length > LONG_IN && values.every((v) => typeof v === "string")) alternatives.push(inStrings(field, values as string[]));
+      else if (values.length > 0) alternatives.push(exists(field, values.map((v) => `@ == ${literal(v)}`).join(" || ")));
       if (values.length < value.length) alternatives.push(isNull(field));
       const any = all(alternatives, "OR");
       parts.push(operator === "$in" ? any : not(any));
@@ -180,17 +196,37 @@ function indexTerms(spec: SortSpec): string {
   return orderTerms([...spec, ["_id", 1]]).join(", ");
 }
 
-/** The collections whose totals are counted from a principal → id table (the task list's question). */
-const COUNTED_BY_PRINCIPAL = new Set(["tasks", "data_entries"]);
+/**
+ * The collections with a table of who may see what, in their default order (see `visibleTable`): the field of
+ * that order for each.
+ */
+const VISIBLE_ORDER: Record<string, string> = { tasks: "createTime", data_entries: "lastModifiedDate" };
 
 function kindOf(table: string): string {
   return table.replace(/_g\d+$/, "");
 }
 
-/** The narrow table of a collection's live documents by authorized principal (see `count`). */
-function principalTable(table: string): string | null {
-  return COUNTED_BY_PRINCIPAL.has(kindOf(table)) ? `${table}_by_principal` : null;
+/**
+ * The narrow table of a collection's live documents by authorized principal, in the collection's default order:
+ * one row (principal, sort key, id) per principal of each live document. A user's page in the default order is
+ * the first rows of each of their principals' ranges, merged; their total an index-only count over the same
+ * ranges — neither visits the documents they do not see (docs/view-postgres.md, "The visible table").
+ */
+function visibleTable(table: string): string | null {
+  return kindOf(table) in VISIBLE_ORDER ? `${table}_visible` : null;
 }
+
+/**
+ * The sort key of a document in its collection's default order, as three non-null columns: the sort-key
+ * functions' rank, number and text (within one rank one of the two is always null, so replacing it by a constant
+ * keeps the order — and lets a row be found again by equality).
+ */
+function visibleKeys(table: string, doc: string): string {
+  const [rank, number, text] = sortKeys(VISIBLE_ORDER[kindOf(table)]!).map((key) => key.replaceAll("(doc #>", `(${doc} #>`));
+  return `${rank} AS sort_rank, coalesce(${number}, 0) AS sort_number, coalesce(${text.replace(' COLLATE "C"', "")}, '') COLLATE "C" AS sort_text`;
+}
+
+const VISIBLE_ORDER_TERMS = `sort_rank DESC, sort_number DESC, sort_text DESC, id`;
 
 function tableDdl(table: string): string[] {
   const kind = kindOf(table);
@@ -212,11 +248,13 @@ function tableDdl(table: string): string[] {
   if (kind === "process_variables") {
     statements.push(`CREATE INDEX IF NOT EXISTS "${table}_instance" ON "${table}" ((doc ->> 'processInstanceId'))`);
   }
-  const byPrincipal = principalTable(table);
-  if (byPrincipal) {
-    // One row per (principal, live document): a user's total is an index-only count over their principals'
-    // ranges of the primary key, instead of visiting every visible document (docs/view-postgres.md, "Count").
-    statements.push(`CREATE TABLE IF NOT EXISTS "${byPrincipal}" (principal text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, PRIMARY KEY (principal, id))`);
+  const visible = visibleTable(table);
+  if (visible) {
+    statements.push(
+      `CREATE TABLE IF NOT EXISTS "${visible}" (principal text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL,
+         sort_rank int NOT NULL, sort_number numeric NOT NULL, sort_text text COLLATE "C" NOT NULL)`,
+      `CREATE UNIQUE INDEX IF NOT EXISTS "${visible}_order" ON "${visible}" (principal, ${VISIBLE_ORDER_TERMS})`,
+    );
   }
   return statements;
 }
@@ -235,15 +273,59 @@ function principalsOnly(filter: Filter): string[] | null {
 }
 
 /**
- * How many documents of `table` match: from the principal table when the filter is the plain "live and visible to"
+ * How many documents of `table` match: from the visible table when the filter is the plain "live and visible to"
  * (an index-only count over the principals' key ranges), else over the documents.
  */
 export function countQuery(table: string, filter: Filter): Sql {
-  const byPrincipal = principalTable(table);
-  const principals = byPrincipal ? principalsOnly(filter) : null;
-  if (byPrincipal && principals) return { sql: `SELECT count(DISTINCT id) AS n FROM "${byPrincipal}" WHERE principal = ANY(?::text[])`, bindings: [principals] };
+  const visible = visibleTable(table);
+  const principals = visible ? principalsOnly(filter) : null;
+  if (visible && principals) return { sql: `SELECT count(DISTINCT id) AS n FROM "${visible}" WHERE principal = ANY(?::text[])`, bindings: [principals] };
   const where = whereOf(filter);
   return { sql: `SELECT count(*) AS n FROM "${table}" WHERE ${where.sql}`, bindings: where.bindings };
+}
+
+/** Whether `sort` is the collection's default order (the order of its visible table), ties broken by id. */
+function isVisibleOrder(table: string, sort: SortSpec | undefined): boolean {
+  const field = VISIBLE_ORDER[kindOf(table)];
+  if (!field || !sort || sort.length === 0 || sort[0]![0] !== field || sort[0]![1] !== -1) return false;
+  return sort.length === 1 || (sort.length === 2 && sort[1]![0] === "_id" && sort[1]![1] === 1);
+}
+
+/**
+ * The SELECT of a page: for the plain task list (live, visible to these principals, default order) the first
+ * `skip + limit` rows of each principal's range of the visible table — an index walk that stops after them, however
+ * many documents the user may see — merged, de-duplicated (a document visible through two principals has the same
+ * key in both) and joined to their documents; anything else runs over the documents. Both order alike.
+ */
+export function findQuery(table: string, filter: Filter, options: FindOptions = {}): Sql {
+  const visible = visibleTable(table);
+  const principals = visible && options.limit && isVisibleOrder(table, options.sort) ? principalsOnly(filter) : null;
+  if (visible && principals) {
+    const skip = options.skip ?? 0;
+    return {
+      sql: `WITH page AS (
+          SELECT DISTINCT v.id, v.sort_rank, v.sort_number, v.sort_text
+            FROM unnest(?::text[]) AS p(principal)
+            CROSS JOIN LATERAL (SELECT id, sort_rank, sort_number, sort_text FROM "${visible}" WHERE principal = p.principal
+                                 ORDER BY ${VISIBLE_ORDER_TERMS} LIMIT ?) v
+           ORDER BY ${VISIBLE_ORDER_TERMS} LIMIT ? OFFSET ?)
+        SELECT t.doc FROM page JOIN "${table}" t ON t.id = page.id
+         ORDER BY page.sort_rank DESC, page.sort_number DESC, page.sort_text DESC, page.id`,
+      bindings: [principals, skip + options.limit!, options.limit!, skip],
+    };
+  }
+  const where = whereOf(filter);
+  let sql = `SELECT doc FROM "${table}" WHERE ${where.sql}${orderByOf(options.sort)}`;
+  const bindings = [...where.bindings];
+  if (options.limit) {
+    sql += ` LIMIT ?`;
+    bindings.push(options.limit);
+  }
+  if (options.skip) {
+    sql += ` OFFSET ?`;
+    bindings.push(options.skip);
+  }
+  return { sql, bindings };
 }
 
 // ---- the store -------------------------------------------------------------------------------------------------
@@ -261,17 +343,7 @@ class PostgresViewCollection<D extends Doc> implements ViewCollection<D> {
   }
 
   async find(filter: Filter, options: FindOptions = {}): Promise<D[]> {
-    const where = whereOf(filter);
-    let sql = `SELECT doc FROM "${this.table}" WHERE ${where.sql}${orderByOf(options.sort)}`;
-    const bindings = [...where.bindings];
-    if (options.limit) {
-      sql += ` LIMIT ?`;
-      bindings.push(options.limit);
-    }
-    if (options.skip) {
-      sql += ` OFFSET ?`;
-      bindings.push(options.skip);
-    }
+    const { sql, bindings } = findQuery(this.table, filter, options);
     const rows = await this.store.rows<{ doc: D }>(sql, bindings);
     return rows.map((row) => (options.fields ? pick(row.doc, options.fields) : row.doc));
   }
@@ -317,19 +389,22 @@ class PostgresViewCollection<D extends Doc> implements ViewCollection<D> {
          SELECT (d ->> '_id') COLLATE "C" AS id, d AS doc, coalesce((d ->> 'deleted')::boolean, false) AS deleted,
                 ARRAY(SELECT jsonb_array_elements_text(coalesce(d -> 'authorizedPrincipals', '[]'::jsonb))) AS principals
            FROM jsonb_array_elements(?::jsonb) AS d)`;
-    const byPrincipal = principalTable(this.table);
-    if (!byPrincipal) return `WITH ${incoming} ${upsert}`;
+    const visible = visibleTable(this.table);
+    if (!visible) return `WITH ${incoming} ${upsert}`;
     return `WITH ${incoming},
        before AS (
-         SELECT t.id, unnest(t.principals) AS principal FROM "${this.table}" t JOIN incoming i ON i.id = t.id WHERE NOT t.deleted),
+         SELECT DISTINCT t.id, unnest(t.principals) AS principal, ${visibleKeys(this.table, "t.doc")}
+           FROM "${this.table}" t JOIN incoming i ON i.id = t.id WHERE NOT t.deleted),
        after AS (
-         SELECT id, unnest(principals) AS principal FROM incoming WHERE NOT deleted),
+         SELECT DISTINCT id, unnest(principals) AS principal, ${visibleKeys(this.table, "doc")} FROM incoming WHERE NOT deleted),
        upserted AS (${upsert} RETURNING 1),
        removed AS (
-         DELETE FROM "${byPrincipal}" p USING (SELECT id, principal FROM before EXCEPT SELECT id, principal FROM after) r
-          WHERE p.principal = r.principal AND p.id = r.id RETURNING 1),
+         DELETE FROM "${visible}" v USING (SELECT * FROM before EXCEPT SELECT * FROM after) r
+          WHERE v.principal = r.principal AND v.sort_rank = r.sort_rank AND v.sort_number = r.sort_number
+            AND v.sort_text = r.sort_text AND v.id = r.id RETURNING 1),
        added AS (
-         INSERT INTO "${byPrincipal}" (principal, id) SELECT principal, id FROM (SELECT id, principal FROM after EXCEPT SELECT id, principal FROM before) a
+         INSERT INTO "${visible}" (principal, id, sort_rank, sort_number, sort_text)
+         SELECT principal, id, sort_rank, sort_number, sort_text FROM (SELECT * FROM after EXCEPT SELECT * FROM before) a
          ON CONFLICT DO NOTHING RETURNING 1)
      SELECT (SELECT count(*) FROM upserted) AS upserted, (SELECT count(*) FROM removed) AS removed, (SELECT count(*) FROM added) AS added`;
   }
@@ -444,10 +519,15 @@ export class PostgresViewStore implements ViewStore {
       ).map((row) => row.relname),
     );
     for (const statement of statements) if (!existing.has(statement.relation)) await this.db().raw(statement.sql);
-    const byPrincipal = principalTable(table);
-    if (byPrincipal && !existing.has(byPrincipal)) {
-      // A table of an earlier version, written before the principal table existed: fill it once from the documents.
-      await this.db().raw(`INSERT INTO "${byPrincipal}" (principal, id) SELECT DISTINCT unnest(principals), id FROM "${table}" WHERE NOT deleted ON CONFLICT DO NOTHING`);
+    const visible = visibleTable(table);
+    if (visible && !existing.has(visible)) {
+      // A table of an earlier version, written before the visible table existed: fill it once from the documents
+      // (and drop the principal → id table that version kept for its counts).
+      await this.db().raw(
+        `INSERT INTO "${visible}" (principal, id, sort_rank, sort_number, sort_text)
+         SELECT DISTINCT unnest(principals), id, ${visibleKeys(table, "doc")} FROM "${table}" WHERE NOT deleted ON CONFLICT DO NOTHING`,
+      );
+      await this.db().raw(`DROP TABLE IF EXISTS "${table}_by_principal"`);
     }
     this.tables.add(table);
   }
@@ -473,8 +553,9 @@ export class PostgresViewStore implements ViewStore {
     for (const name of names) {
       const table = tableName(name);
       await this.db().raw(`DROP TABLE IF EXISTS "${table}"`);
-      const byPrincipal = principalTable(table);
-      if (byPrincipal) await this.db().raw(`DROP TABLE IF EXISTS "${byPrincipal}"`);
+      const visible = visibleTable(table);
+      if (visible) await this.db().raw(`DROP TABLE IF EXISTS "${visible}"`);
+      await this.db().raw(`DROP TABLE IF EXISTS "${table}_by_principal"`);
       this.tables.delete(table);
     }
   }
@@ -487,13 +568,7 @@ export class PostgresViewStore implements ViewStore {
 
   /** The query plan of a filter and sort on a collection (benchmarks and docs). */
   async explain(collection: string, filter: Filter, options: FindOptions = {}): Promise<string> {
-    const where = whereOf(filter);
-    const bindings: Knex.RawBinding[] = [...where.bindings];
-    let sql = `SELECT doc FROM "${tableName(collection)}" WHERE ${where.sql}${orderByOf(options.sort)}`;
-    if (options.limit) {
-      sql += ` LIMIT ?`;
-      bindings.push(options.limit);
-    }
+    const { sql, bindings } = findQuery(tableName(collection), filter, options);
     const result = await this.db().raw(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, bindings);
     return (result.rows as { "QUERY PLAN": string }[]).map((row) => row["QUERY PLAN"]).join("\n");
   }

@@ -136,11 +136,25 @@ function decodeKey(key: string): string {
   return key.includes(DOT) || key.startsWith(DOLLAR) ? key.replaceAll(DOT, ".").replace(ENCODED_DOLLAR, "$") : key;
 }
 
+/** Whether any key of a stored value holds a marker (most payloads have none: they are returned as they are). */
+function hasEncodedKey(value: JsonValue): boolean {
+  if (Array.isArray(value)) return value.some(hasEncodedKey);
+  if (value && typeof value === "object") {
+    for (const key in value) if (key.includes(DOT) || key.startsWith(DOLLAR) || hasEncodedKey(value[key]!)) return true;
+  }
+  return false;
+}
+
+/** A stored value with its keys back as the payload had them: the value itself when no key was encoded. */
 export function decodeKeys(value: JsonValue): JsonValue {
-  if (Array.isArray(value)) return value.map(decodeKeys);
+  return hasEncodedKey(value) ? decodedCopy(value) : value;
+}
+
+function decodedCopy(value: JsonValue): JsonValue {
+  if (Array.isArray(value)) return value.map(decodedCopy);
   if (value && typeof value === "object") {
     const out: Record<string, JsonValue> = {};
-    for (const key in value) out[decodeKey(key)] = decodeKeys(value[key]!);
+    for (const key in value) out[decodeKey(key)] = decodedCopy(value[key]!);
     return out;
   }
   return value;

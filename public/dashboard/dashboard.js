@@ -7,8 +7,67 @@
 //
 // With authentication configured the dashboard needs an operator: the page sends this tab's token (page.js) and,
 // when the gateway answers 401 or 403, shows why and a sign-in form instead of the cluster.
+// @ts-check
 
-import { $, currentToken, forgetToken, h, signInForm, signOutButton, streamAddress, takeTokenFromAddress, withCredentials } from "/assets/page.js";
+import {
+  $,
+  currentToken,
+  forgetToken,
+  h,
+  signInForm,
+  signOutButton,
+  streamAddress,
+  takeTokenFromAddress,
+  withCredentials,
+} from "../assets/page.js";
+
+// ---- what GET /api/dashboard answers (services/api.service.ts, clusterSnapshot) ------------------------------
+
+/**
+ * @typedef {object} ClusterNode
+ * @property {string} id
+ * @property {boolean} available
+ * @property {boolean} local the gateway this page talks to
+ * @property {string | null} hostname only for operators
+ * @property {string[]} ipList only for operators
+ * @property {{ type: string, version: string, langVersion?: string } | null} client only for operators
+ * @property {string | null} offlineSince ISO time
+ * @property {number | null} cpu utilisation in percent
+ * @property {{ free: number, total: number, rss: number | null } | null} memory bytes
+ * @property {number | null} uptime seconds
+ */
+/**
+ * @typedef {object} ClusterService
+ * @property {string} name
+ * @property {string} fullName
+ * @property {string | number | null} version
+ * @property {string[]} nodes ids of the nodes it runs on
+ * @property {boolean} available
+ * @property {{ name: string, visibility: string }[]} actions
+ * @property {string[]} events
+ */
+/** @typedef {{ name: string, group: string | null, subscribers: string[] }} ClusterEvent */
+/** @typedef {{ globalPosition: number, token: string }} EventStoreHead */
+/**
+ * @typedef {object} Processor a tracking processor
+ * @property {string} name
+ * @property {string} status
+ * @property {number} globalPosition
+ * @property {number} lag events after its position
+ * @property {number} [headPosition]
+ * @property {string | null} owner
+ * @property {string | null} leaseUntil ISO time
+ * @property {string | null} lastError
+ */
+/**
+ * @typedef {object} Snapshot
+ * @property {string} at ISO time
+ * @property {ClusterNode[]} nodes
+ * @property {ClusterService[]} services
+ * @property {ClusterEvent[]} events
+ * @property {EventStoreHead | null} eventStore null: unreachable
+ * @property {Processor[]} processors
+ */
 
 const SNAPSHOT_URL = "/api/dashboard";
 const STREAM_URL = "/api/dashboard/events";
@@ -17,24 +76,32 @@ const STALE_MS = 7000;
 const STREAM_RETRY_MS = 15000;
 
 const state = {
+  /** @type {Snapshot | null} */
   snapshot: null,
   receivedAt: 0,
   mode: "connecting",
+  /** @type {EventSource | null} */
   source: null,
+  /** @type {ReturnType<typeof setInterval> | null} */
   pollTimer: null,
   /** The gateway refused this page's credentials: nothing is asked for until the person signs in. */
   refused: false,
+  /** @type {ReturnType<typeof setTimeout> | null} */
   retryTimer: null,
   showInternal: false,
-  openActions: new Set(),
-  offlineSeenAt: new Map(),
+  /** The services whose actions are unfolded (full names). */
+  openActions: /** @type {Set<string>} */ (new Set()),
+  /** node id → when this page first saw it offline. */
+  offlineSeenAt: /** @type {Map<string, Date>} */ (new Map()),
+  /** @type {number | null} */
   lastHead: null,
-  lastPositions: new Map(),
+  /** processor name → its position in the last snapshot. */
+  lastPositions: /** @type {Map<string, number>} */ (new Map()),
 };
-
 
 // ---- formatting ---------------------------------------------------------------------------------------------
 
+/** @param {number | null | undefined} seconds */
 function duration(seconds) {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "–";
   const s = Math.max(0, Math.floor(seconds));
@@ -48,6 +115,7 @@ function duration(seconds) {
   return `${ss}s`;
 }
 
+/** @param {number | null | undefined} n */
 function bytes(n) {
   if (n === null || n === undefined || !Number.isFinite(n)) return "–";
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -60,10 +128,12 @@ function bytes(n) {
   return `${value >= 100 || unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
 }
 
+/** @param {Date} date */
 function clock(date) {
   return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
+/** @param {number} ms from now */
 function relative(ms) {
   const s = Math.round(ms / 1000);
   return s >= 0 ? `in ${duration(s)}` : `${duration(-s)} ago`;
@@ -71,22 +141,37 @@ function relative(ms) {
 
 // ---- what a snapshot means ----------------------------------------------------------------------------------
 
+/** @param {ClusterService} service */
 const isInternal = (service) => service.name.startsWith("$");
 
-/** When a node went offline: the gateway sends it as an ISO time; else when this page first saw it offline. */
+/**
+ * When a node went offline: the gateway sends it as an ISO time; else when this page first saw it offline.
+ * @param {ClusterNode} node
+ */
 function offlineAt(node) {
-  if (typeof node.offlineSince === "string" && Number.isFinite(Date.parse(node.offlineSince))) return new Date(node.offlineSince);
-  if (!state.offlineSeenAt.has(node.id)) state.offlineSeenAt.set(node.id, new Date());
-  return state.offlineSeenAt.get(node.id);
+  if (typeof node.offlineSince === "string" && Number.isFinite(Date.parse(node.offlineSince)))
+    return new Date(node.offlineSince);
+  let seen = state.offlineSeenAt.get(node.id);
+  if (seen === undefined) {
+    seen = new Date();
+    state.offlineSeenAt.set(node.id, seen);
+  }
+  return seen;
 }
 
+/**
+ * @param {Snapshot} snapshot
+ * @returns {Map<string, ClusterService[]>} node id → the (shown) services on it, by name
+ */
 function servicesByNode(snapshot) {
+  /** @type {Map<string, ClusterService[]>} */
   const map = new Map();
   for (const service of snapshot.services) {
     if (!state.showInternal && isInternal(service)) continue;
     for (const nodeId of service.nodes ?? []) {
-      if (!map.has(nodeId)) map.set(nodeId, []);
-      map.get(nodeId).push(service);
+      const list = map.get(nodeId);
+      if (list) list.push(service);
+      else map.set(nodeId, [service]);
     }
   }
   for (const list of map.values()) list.sort((a, b) => a.fullName.localeCompare(b.fullName));
@@ -95,52 +180,85 @@ function servicesByNode(snapshot) {
 
 // ---- rendering ----------------------------------------------------------------------------------------------
 
+/** @param {Snapshot} snapshot */
 function renderSummary(snapshot) {
   const online = snapshot.nodes.filter((n) => n.available).length;
   $("#summary-nodes").textContent = `${online} of ${snapshot.nodes.length}`;
   const visible = snapshot.services.filter((s) => !isInternal(s));
   $("#summary-services").textContent = String(visible.length);
-  $("#summary-head").textContent = snapshot.eventStore ? `position ${snapshot.eventStore.globalPosition}` : "unreachable";
+  $("#summary-head").textContent = snapshot.eventStore
+    ? `position ${snapshot.eventStore.globalPosition}`
+    : "unreachable";
   const behind = (snapshot.processors ?? []).filter((p) => p.lag > 0).length;
   $("#summary-processors").textContent = snapshot.processors?.length
     ? `${snapshot.processors.length}${behind ? `, ${behind} behind` : ", all caught up"}`
     : "none";
 }
 
+/** @param {Snapshot} snapshot */
 function renderNodes(snapshot) {
   const byNode = servicesByNode(snapshot);
   const nodes = [...snapshot.nodes].sort((a, b) => a.id.localeCompare(b.id));
   const rows = nodes.map((node) => {
     const status = node.available ? "online" : "offline";
     if (node.available) state.offlineSeenAt.delete(node.id);
-    const since = node.available ? null : offlineAt(node, snapshot);
+    const since = node.available ? null : offlineAt(node);
     const services = byNode.get(node.id) ?? [];
     const memory = node.memory;
     const usedPercent = memory && memory.total ? Math.round(((memory.total - memory.free) / memory.total) * 100) : null;
     return h(
       "tr",
       { dataset: { node: node.id, status }, class: status },
-      h("th", { scope: "row" }, h("span", { class: "node-id" }, node.id), node.local ? h("span", { class: "badge", title: "The gateway this page talks to" }, "gateway") : null),
+      h(
+        "th",
+        { scope: "row" },
+        h("span", { class: "node-id" }, node.id),
+        node.local ? h("span", { class: "badge", title: "The gateway this page talks to" }, "gateway") : null,
+      ),
       h(
         "td",
         { class: "status-cell" },
         h("span", { class: `status ${status}`, dataset: { nodeStatus: status } }, status),
         since ? h("span", { class: "muted" }, ` since ${clock(since)}`) : null,
       ),
-      h("td", {}, node.hostname ?? "–", node.ipList?.length ? h("div", { class: "muted small" }, node.ipList.join(", ")) : null),
+      h(
+        "td",
+        {},
+        node.hostname ?? "–",
+        node.ipList?.length ? h("div", { class: "muted small" }, node.ipList.join(", ")) : null,
+      ),
       h("td", { dataset: { field: "uptime" } }, node.available ? duration(node.uptime) : "–"),
-      h("td", { dataset: { field: "cpu" } }, node.available && node.cpu !== null && node.cpu !== undefined ? meter(node.cpu, `${Math.round(node.cpu)} %`) : "–"),
+      h(
+        "td",
+        { dataset: { field: "cpu" } },
+        node.available && node.cpu !== null && node.cpu !== undefined
+          ? meter(node.cpu, `${Math.round(node.cpu)} %`)
+          : "–",
+      ),
       h(
         "td",
         { dataset: { field: "memory" } },
-        memory ? [h("div", {}, `process ${bytes(memory.rss)}`), h("div", { class: "muted small" }, `host ${usedPercent} % of ${bytes(memory.total)} used`)] : "–",
+        memory
+          ? [
+              h("div", {}, `process ${bytes(memory.rss)}`),
+              h("div", { class: "muted small" }, `host ${usedPercent} % of ${bytes(memory.total)} used`),
+            ]
+          : "–",
       ),
-      h("td", { class: "small" }, node.client ? `${node.client.type} ${node.client.langVersion ?? ""}, moleculer ${node.client.version}` : "–"),
+      h(
+        "td",
+        { class: "small" },
+        node.client ? `${node.client.type} ${node.client.langVersion ?? ""}, moleculer ${node.client.version}` : "–",
+      ),
       h(
         "td",
         {},
         services.length
-          ? h("ul", { class: "tags" }, services.map((s) => h("li", { dataset: { nodeService: s.name } }, s.fullName)))
+          ? h(
+              "ul",
+              { class: "tags" },
+              services.map((s) => h("li", { dataset: { nodeService: s.name } }, s.fullName)),
+            )
           : h("span", { class: "muted" }, node.available ? "no services" : "none (offline)"),
       ),
     );
@@ -148,15 +266,29 @@ function renderNodes(snapshot) {
   $("#nodes tbody").replaceChildren(...(rows.length ? rows : [emptyRow(8, "No nodes known")]));
 }
 
+/**
+ * @param {number} percent
+ * @param {string} label
+ */
 function meter(percent, label) {
   const value = Math.max(0, Math.min(100, percent));
-  return h("span", { class: "meter", role: "img", "aria-label": `CPU ${label}` }, h("span", { class: "meter-bar", style: `width:${value}%` }), h("span", { class: "meter-label" }, label));
+  return h(
+    "span",
+    { class: "meter", role: "img", "aria-label": `CPU ${label}` },
+    h("span", { class: "meter-bar", style: `width:${value}%` }),
+    h("span", { class: "meter-label" }, label),
+  );
 }
 
+/**
+ * @param {number} columns
+ * @param {string} text
+ */
 function emptyRow(columns, text) {
   return h("tr", {}, h("td", { colspan: columns, class: "muted empty" }, text));
 }
 
+/** @param {Snapshot} snapshot */
 function renderEventStore(snapshot) {
   const el = $("#eventstore");
   const head = snapshot.eventStore;
@@ -171,12 +303,17 @@ function renderEventStore(snapshot) {
   const moved = state.lastHead !== null && head.globalPosition !== state.lastHead;
   el.append(
     h("strong", {}, "Event store head: "),
-    h("span", { class: `position${moved ? " flash" : ""}`, dataset: { field: "head" } }, `position ${head.globalPosition}`),
+    h(
+      "span",
+      { class: `position${moved ? " flash" : ""}`, dataset: { field: "head" } },
+      `position ${head.globalPosition}`,
+    ),
     h("span", { class: "muted" }, ` (token ${head.token})`),
   );
   state.lastHead = head.globalPosition;
 }
 
+/** @param {Snapshot} snapshot */
 function renderProcessors(snapshot) {
   const processors = [...(snapshot.processors ?? [])].sort((a, b) => a.name.localeCompare(b.name));
   const now = Date.parse(snapshot.at) || Date.now();
@@ -190,33 +327,88 @@ function renderProcessors(snapshot) {
       "tr",
       { dataset: { processor: p.name, status: p.status, position: String(p.globalPosition), lag: String(p.lag) } },
       h("th", { scope: "row" }, p.name),
-      h("td", {}, h("span", { class: `status ${p.status === "failed" ? "offline" : caughtUp ? "online" : "busy"}`, dataset: { field: "status" } }, p.status)),
+      h(
+        "td",
+        {},
+        h(
+          "span",
+          {
+            class: `status ${p.status === "failed" ? "offline" : caughtUp ? "online" : "busy"}`,
+            dataset: { field: "status" },
+          },
+          p.status,
+        ),
+      ),
       h("td", { class: `num${moved ? " flash" : ""}`, dataset: { field: "position" } }, `position ${p.globalPosition}`),
       h("td", { class: `num${caughtUp ? "" : " warn"}`, dataset: { field: "lag" } }, `lag ${p.lag}`),
-      h("td", {}, h("progress", { max: Math.max(1, head), value: caughtUp ? Math.max(1, head) : Math.min(p.globalPosition, head), "aria-label": `${p.name}: position ${p.globalPosition} of ${head}` })),
+      h(
+        "td",
+        {},
+        h("progress", {
+          max: Math.max(1, head),
+          value: caughtUp ? Math.max(1, head) : Math.min(p.globalPosition, head),
+          "aria-label": `${p.name}: position ${p.globalPosition} of ${head}`,
+        }),
+      ),
       h("td", { class: "small", dataset: { field: "owner" } }, p.owner ?? h("span", { class: "muted" }, "no owner")),
-      h("td", { class: "small" }, p.leaseUntil ? [clock(new Date(p.leaseUntil)), h("div", { class: `muted${lease !== null && lease < 0 ? " warn" : ""}` }, relative(lease))] : "–"),
-      h("td", { class: "small" }, p.lastError ? h("span", { class: "error-text" }, p.lastError) : h("span", { class: "muted" }, "none")),
+      h(
+        "td",
+        { class: "small" },
+        p.leaseUntil && lease !== null
+          ? [clock(new Date(p.leaseUntil)), h("div", { class: `muted${lease < 0 ? " warn" : ""}` }, relative(lease))]
+          : "–",
+      ),
+      h(
+        "td",
+        { class: "small" },
+        p.lastError ? h("span", { class: "error-text" }, p.lastError) : h("span", { class: "muted" }, "none"),
+      ),
     );
   });
-  $("#processors tbody").replaceChildren(...(rows.length ? rows : [emptyRow(8, snapshot.eventStore ? "No tracking processors registered" : "Unknown: the event store is unreachable")]));
+  $("#processors tbody").replaceChildren(
+    ...(rows.length
+      ? rows
+      : [
+          emptyRow(
+            8,
+            snapshot.eventStore ? "No tracking processors registered" : "Unknown: the event store is unreachable",
+          ),
+        ]),
+  );
 }
 
+/** @param {Snapshot} snapshot */
 function renderServices(snapshot) {
   const nodeById = new Map(snapshot.nodes.map((n) => [n.id, n]));
-  const services = snapshot.services.filter((s) => state.showInternal || !isInternal(s)).sort((a, b) => a.fullName.localeCompare(b.fullName));
+  const services = snapshot.services
+    .filter((s) => state.showInternal || !isInternal(s))
+    .sort((a, b) => a.fullName.localeCompare(b.fullName));
   const cards = services.map((service) => {
     const key = service.fullName;
     const endpoints = service.nodes ?? [];
     const actions = [...(service.actions ?? [])].sort((a, b) => a.name.localeCompare(b.name));
+    /** @type {HTMLDetailsElement} */
     const details = h(
       "details",
-      { open: state.openActions.has(key), ontoggle: (e) => (e.target.open ? state.openActions.add(key) : state.openActions.delete(key)) },
+      {
+        open: state.openActions.has(key),
+        ontoggle: () => (details.open ? state.openActions.add(key) : state.openActions.delete(key)),
+      },
       h("summary", {}, `${actions.length} action${actions.length === 1 ? "" : "s"}`),
       h(
         "table",
         { class: "actions" },
-        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Action"), h("th", { scope: "col" }, "Visibility"), h("th", { scope: "col" }, "Endpoints"))),
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            h("th", { scope: "col" }, "Action"),
+            h("th", { scope: "col" }, "Visibility"),
+            h("th", { scope: "col" }, "Endpoints"),
+          ),
+        ),
         h(
           "tbody",
           {},
@@ -234,8 +426,25 @@ function renderServices(snapshot) {
     );
     return h(
       "article",
-      { class: "service", dataset: { service: service.name, version: service.version ?? "", available: String(service.available) }, "aria-label": `Service ${key}` },
-      h("h3", {}, h("span", {}, service.name), h("span", { class: "badge version" }, service.version !== null && service.version !== undefined ? `version ${service.version}` : "unversioned")),
+      {
+        class: "service",
+        dataset: {
+          service: service.name,
+          version: String(service.version ?? ""),
+          available: String(service.available),
+        },
+        "aria-label": `Service ${key}`,
+      },
+      h(
+        "h3",
+        {},
+        h("span", {}, service.name),
+        h(
+          "span",
+          { class: "badge version" },
+          service.version !== null && service.version !== undefined ? `version ${service.version}` : "unversioned",
+        ),
+      ),
       h(
         "div",
         { class: "runs-on" },
@@ -245,17 +454,30 @@ function renderServices(snapshot) {
           { class: "tags inline" },
           endpoints.map((id) => {
             const online = nodeById.get(id)?.available !== false;
-            return h("li", { dataset: { serviceNode: id }, class: online ? "" : "offline" }, id, online ? null : " (offline)");
+            return h(
+              "li",
+              { dataset: { serviceNode: id }, class: online ? "" : "offline" },
+              id,
+              online ? null : " (offline)",
+            );
           }),
         ),
       ),
-      service.events?.length ? h("p", { class: "small" }, "Subscribes to ", service.events.map((e, i) => [i ? ", " : "", h("code", {}, e)])) : null,
+      service.events?.length
+        ? h(
+            "p",
+            { class: "small" },
+            "Subscribes to ",
+            service.events.map((e, i) => [i ? ", " : "", h("code", {}, e)]),
+          )
+        : null,
       details,
     );
   });
   $("#services").replaceChildren(...(cards.length ? cards : [h("p", { class: "muted" }, "No services")]));
 }
 
+/** @param {Snapshot} snapshot */
 function renderEvents(snapshot) {
   const events = snapshot.events
     .filter((e) => state.showInternal || !e.name.startsWith("$"))
@@ -266,12 +488,23 @@ function renderEvents(snapshot) {
       { dataset: { event: e.name, group: e.group ?? "" } },
       h("th", { scope: "row" }, h("code", {}, e.name)),
       h("td", {}, e.group ?? "–"),
-      h("td", {}, e.subscribers.length ? h("ul", { class: "tags inline" }, e.subscribers.map((id) => h("li", { dataset: { subscriber: id } }, id))) : h("span", { class: "muted" }, "none")),
+      h(
+        "td",
+        {},
+        e.subscribers.length
+          ? h(
+              "ul",
+              { class: "tags inline" },
+              e.subscribers.map((id) => h("li", { dataset: { subscriber: id } }, id)),
+            )
+          : h("span", { class: "muted" }, "none"),
+      ),
     ),
   );
   $("#events tbody").replaceChildren(...(rows.length ? rows : [emptyRow(3, "No event subscriptions")]));
 }
 
+/** @param {Snapshot} snapshot */
 function apply(snapshot) {
   state.snapshot = snapshot;
   state.receivedAt = Date.now();
@@ -287,7 +520,7 @@ function render() {
   renderProcessors(snapshot);
   renderServices(snapshot);
   renderEvents(snapshot);
-  const updated = $("#updated");
+  const updated = $("#updated", document, HTMLTimeElement);
   updated.dateTime = snapshot.at;
   updated.textContent = clock(new Date(snapshot.at));
   const main = $("#main");
@@ -298,6 +531,10 @@ function render() {
 
 // ---- connection: stream first, polling as the fallback ------------------------------------------------------
 
+/**
+ * @param {string} mode
+ * @param {string} text
+ */
 function setMode(mode, text) {
   state.mode = mode;
   const el = $("#connection");
@@ -359,13 +596,17 @@ function startPolling() {
   if (state.pollTimer || state.refused) return;
   const tick = async () => {
     try {
-      const response = await fetch(SNAPSHOT_URL, { headers: withCredentials({ Accept: "application/json" }), cache: "no-store" });
+      const response = await fetch(SNAPSHOT_URL, {
+        headers: withCredentials({ Accept: "application/json" }),
+        cache: "no-store",
+      });
       if (response.status === 401 || response.status === 403) return refused(response);
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       apply(await response.json());
-      if (state.mode !== "live") setMode("polling", `Polling every ${POLL_MS / 1000} s (the event stream is unavailable)`);
+      if (state.mode !== "live")
+        setMode("polling", `Polling every ${POLL_MS / 1000} s (the event stream is unavailable)`);
     } catch (err) {
-      setMode("disconnected", `Gateway unreachable (${err.message}); retrying`);
+      setMode("disconnected", `Gateway unreachable (${err instanceof Error ? err.message : String(err)}); retrying`);
     }
   };
   state.pollTimer = setInterval(tick, POLL_MS);
@@ -391,7 +632,10 @@ function watchdog() {
 
 // ---- sign-in ------------------------------------------------------------------------------------------------
 
-/** The gateway refused this page (no, an expired, or a non-operator's token): stop asking, say why, offer sign-in. */
+/**
+ * The gateway refused this page (no, an expired, or a non-operator's token): stop asking, say why, offer sign-in.
+ * @param {Response} response
+ */
 async function refused(response) {
   stopPolling();
   closeStream();
@@ -412,8 +656,9 @@ async function refused(response) {
 
 // ---- start ---------------------------------------------------------------------------------------------------
 
-$("#show-internal").addEventListener("change", (event) => {
-  state.showInternal = event.target.checked;
+const showInternal = $("#show-internal", document, HTMLInputElement);
+showInternal.addEventListener("change", () => {
+  state.showInternal = showInternal.checked;
   render();
 });
 takeTokenFromAddress();

@@ -142,6 +142,54 @@ function scenario(platform: () => Platform) {
     ironmanEvents.close();
   });
 
+  it("answers a list asked again from its kept answer while the view stands still, and never a stale one", async () => {
+    // The gateway keeps each list answer with the view version it came from (lib/answer-cache.ts).
+    const list = async (path: string) => {
+      const response = await get(path, as("piggy"));
+      return { total: response.headers.get("x-elementcount"), type: response.headers.get("content-type"), body: await response.text() };
+    };
+    const first = await list("/api/tasks");
+    expect(first.type).toBe("application/json; charset=utf-8");
+    expect(await list("/api/tasks")).toEqual(first);
+    const entries = await list("/api/business-data-entries");
+    expect(await list("/api/business-data-entries")).toEqual(entries);
+    // A change the caller may see: the same question answers anew, with it.
+    await platform().command("task.create", {
+      id: "api-kept-1",
+      sourceReference: sourceReference("example-process-approval"),
+      taskDefinitionKey: "user_approve_request",
+      name: "Approve Request",
+      candidateUsers: ["piggy"],
+      payload: { amount: 7 },
+    });
+    await platform().command("dataEntry.createOrUpdate", {
+      entryType: "io.taskpool.example.ApprovalRequest",
+      entryId: "api-kept-1",
+      type: "Approval Request",
+      applicationName: "example-process-approval",
+      name: "Kept answers",
+      state: { processingType: "IN_PROGRESS", state: "Submitted" },
+      payload: { amount: 7 },
+      authorizationChanges: [{ kind: "AddUser", name: "piggy" }],
+      modification: { time: "2026-11-23T10:00:00Z", username: "piggy", log: "Submitted" },
+    });
+    const after = await waitFor(async () => {
+      const answer = await list("/api/tasks");
+      return answer.body.includes('"api-kept-1"') ? answer : undefined;
+    }, 15_000, 50);
+    expect(Number(after.total)).toBe(Number(first.total) + 1);
+    const entriesAfter = await waitFor(async () => {
+      const answer = await list("/api/business-data-entries");
+      return answer.body.includes('"entryId":"api-kept-1"') ? answer : undefined;
+    }, 15_000, 50);
+    expect(Number(entriesAfter.total)).toBe(Number(entries.total) + 1);
+    // Another caller asking the same is another question: ironman does not get piggy's answer.
+    expect((await (await get("/api/tasks", as("ironman"))).text()).includes("api-kept-1")).toBe(false);
+    // The task goes away: the list asked again no longer holds it.
+    await platform().command("task.complete", { id: "api-kept-1", assignee: "piggy" });
+    await waitFor(async () => !(await list("/api/tasks")).body.includes('"api-kept-1"'), 15_000, 50);
+  });
+
   it("turns claim, defer and complete into interaction events for the owning engine", async () => {
     expect((await post("/api/task/api-t1/claim", as("kermit"))).status).toBe(204);
     expect((await post("/api/task/api-t1/defer", as("kermit"), "2027-01-15T09:00:00Z")).status).toBe(204);

@@ -242,7 +242,11 @@ describe("Request Approval on Operaton", () => {
     const forms = await fetch(`${appUrl}/forms/`);
     expect(forms.status).toBe(200);
     expect(forms.headers.get("content-type")).toMatch(/text\/html/);
-    expect((await fetch(`${appUrl}/forms/forms.js`)).status).toBe(200);
+    for (const path of ["/forms/forms.js", "/forms/shared/page.js"]) {
+      const script = await fetch(`${appUrl}${path}`);
+      expect(script.status, path).toBe(200);
+      expect(script.headers.get("content-type"), path).toMatch(/javascript/);
+    }
 
     const noUser = await http("POST", `${appUrl}/api/request`, null, { subject: "x", amount: 1, currency: "EUR", applicant: "kermit" });
     expect(noUser.status).toBe(401);

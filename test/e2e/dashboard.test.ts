@@ -178,6 +178,10 @@ describe("browser pages on a two-process cluster", () => {
     page.on("pageerror", (err) => errors.push(err.message));
     await page.goto(`${base}/`);
     await page.waitForSelector("body[data-ready]", { timeout: 15_000 });
+    // The pages' ES modules are served as JavaScript (under nosniff a module of another type is not run).
+    for (const path of ["/assets/tasklist.js", "/assets/tasklist/api.js", "/assets/page.js", "/dashboard/dashboard.js"]) {
+      expect((await fetch(`${base}${path}`)).headers.get("content-type"), path).toMatch(/javascript/);
+    }
     await page.selectOption("#user", "kermit");
     // The list is loaded (empty or not) and the event stream is connected.
     await page.waitForSelector("#tasks-range:not(:empty)", { timeout: 15_000 });

@@ -306,6 +306,32 @@ describe.each(VIEWS)("consistency on %s", (view) => {
   });
 });
 
+describe.each(VIEWS)("kept answers on %s", (view) => {
+  it("confirms a known version without answering again, and answers anew once the view has moved on", async () => {
+    const kermit = { username: "kermit", groups: ["muppetshow"] };
+    const plain = await q(view, "tasksWithDataEntriesForUser", { user: kermit, size: 5 });
+    expect(plain.version).toBeUndefined();
+    const first = await q(view, "tasksWithDataEntriesForUser", { user: kermit, size: 5, knownVersion: "" });
+    expect(first.version).toMatch(/^\d+:/);
+    expect(first.elements).toEqual(plain.elements);
+    expect(await q(view, "tasksWithDataEntriesForUser", { user: kermit, size: 5, knownVersion: first.version })).toEqual({ unchanged: true, version: first.version });
+    const entries = await q(view, "dataEntriesForUser", { user: kermit, size: 5, knownVersion: "" });
+    expect(await q(view, "dataEntriesForUser", { user: kermit, size: 5, knownVersion: entries.version })).toEqual({ unchanged: true, version: entries.version });
+    // Any event the view applies is a new version, even one this question does not see.
+    const { globalPosition } = await call(broker, "task.create", {
+      id: `kept-${view}`,
+      sourceReference: { type: "process", instanceId: "x", executionId: "x", definitionId: "x", definitionKey: "x", name: "Kept", applicationName: "kept" },
+      taskDefinitionKey: "kept",
+      candidateUsers: ["kermit"],
+    });
+    const second = await q(view, "tasksWithDataEntriesForUser", { user: kermit, size: 5, knownVersion: first.version, minPosition: globalPosition });
+    expect(second.unchanged).toBeUndefined();
+    expect(second.version).not.toBe(first.version);
+    expect(second.totalElementCount).toBe(first.totalElementCount + 1);
+    expect(await q(view, "tasksWithDataEntriesForUser", { user: kermit, size: 5, knownVersion: "1:not-a-token" })).toMatchObject({ version: second.version });
+  });
+});
+
 describe.each(VIEWS)("replay on %s", (view) => {
   it("rebuilds identical documents in a new generation while the old one keeps answering", async () => {
     const queries: [string, object][] = [

@@ -8,7 +8,7 @@ describe("readEnvironment", () => {
     const env = readEnvironment({});
     expect(env.dataEntryDeletionStrategy).toBe("lax");
     expect(env.eventMaxBytes).toBe(900 * 1024);
-    expect(env.api).toEqual({ waitTimeoutMs: 5000, readyMaxLag: 1000, sseRetentionMs: 600_000, sseRetentionEvents: 10_000, dashboardIntervalMs: 2000 });
+    expect(env.api).toEqual({ waitTimeoutMs: 5000, readyMaxLag: 1000, sseRetentionMs: 600_000, sseRetentionEvents: 10_000, dashboardIntervalMs: 2000, answerCacheBytes: 32 * 1024 * 1024 });
     expect(env.host).toBe("0.0.0.0");
     expect(env.metricsHost).toBe("127.0.0.1");
     expect(env.publicUrl).toBe("http://localhost:8081");

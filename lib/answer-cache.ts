@@ -1,0 +1,73 @@
+// The gateway's kept answers (API_ANSWER_CACHE_MB): the serialised answer of a list route, per caller and question,
+// with the version of the view it was computed from (its generation and applied token, `view.*` `knownVersion`).
+// A task list polled again before the view moved on is answered from memory — the view only confirms that its
+// version is still the one the answer was computed from, without running the query — and any change to the view
+// makes every kept answer stale at once, so no answer is ever older than what the view would say. Bounded in bytes;
+// the least recently used answers go first.
+
+export interface KeptAnswer {
+  /** The view version the answer was computed from. */
+  version: string;
+  /** The answer's body, serialised. */
+  body: string;
+  /** Its total (X-ElementCount). */
+  total: number;
+}
+
+export class AnswerCache {
+  private readonly answers = new Map<string, KeptAnswer>();
+  private bytes = 0;
+  private readonly maxBytes: number;
+
+  constructor(maxBytes: number) {
+    this.maxBytes = maxBytes;
+  }
+
+  /** Off when its bound is 0. */
+  get enabled(): boolean {
+    return this.maxBytes > 0;
+  }
+
+  get size(): number {
+    return this.answers.size;
+  }
+
+  get usedBytes(): number {
+    return this.bytes;
+  }
+
+  get(key: string): KeptAnswer | undefined {
+    const kept = this.answers.get(key);
+    if (kept) {
+      // Most recently used last: Map iterates in insertion order.
+      this.answers.delete(key);
+      this.answers.set(key, kept);
+    }
+    return kept;
+  }
+
+  set(key: string, answer: KeptAnswer): void {
+    this.delete(key);
+    const size = sizeOf(key, answer);
+    if (!this.enabled || size > this.maxBytes) return;
+    this.answers.set(key, answer);
+    this.bytes += size;
+    for (const [oldest, kept] of this.answers) {
+      if (this.bytes <= this.maxBytes) break;
+      this.answers.delete(oldest);
+      this.bytes -= sizeOf(oldest, kept);
+    }
+  }
+
+  delete(key: string): void {
+    const kept = this.answers.get(key);
+    if (!kept) return;
+    this.answers.delete(key);
+    this.bytes -= sizeOf(key, kept);
+  }
+}
+
+/** What an answer holds in memory, roughly: its strings at two bytes a character. */
+function sizeOf(key: string, answer: KeptAnswer): number {
+  return 2 * (key.length + answer.body.length + answer.version.length) + 64;
+}
