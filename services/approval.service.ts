@@ -30,7 +30,7 @@ import { createEngineConnector, engineConnectorSettingsFromEnv, type EngineConne
 import { isEngineError, type EngineTask, type EngineTaskWithDetails } from "../engine/connector/engine-adapter.ts";
 import { registerEngine, unregisterEngine, type ProcessEngine } from "../engine/connector/process-engine.ts";
 import type { OperatonEngine } from "../engine/operaton/operaton-engine.ts";
-import type { EmbeddedEngineOptions } from "../stores/engine/embedded-engine.ts";
+import type { EmbeddedEngineOptions } from "../engine/embedded/engine.ts";
 import type { ExternalTaskInput } from "../engine/connector/external-tasks.ts";
 import { plainValues } from "../domain/engine/variables.ts";
 import type { JsonObject, User } from "../domain/types.ts";
@@ -204,7 +204,7 @@ function mayWorkOn(user: User, task: EngineTaskWithDetails): boolean {
 
 /** The embedded engine, loaded only when used (it brings bpmn-engine and its moddle along). */
 async function createEmbeddedEngine(options: EmbeddedEngineOptions): Promise<ProcessEngine> {
-  const { EmbeddedEngine } = await import("../stores/engine/embedded-engine.ts");
+  const { EmbeddedEngine } = await import("../engine/embedded/engine.ts");
   return new EmbeddedEngine(options);
 }
 
@@ -338,7 +338,7 @@ export function createApprovalService(options: ApprovalServiceOptions = {}): Ser
         params: { body: draft },
         async handler(this: any, ctx: ApiContext) {
           const user: User = this.userOf(ctx);
-          const allowed = starters();
+          const allowed = await starters();
           if (!allowed.users.includes(user.username) && !user.groups.some((g) => allowed.groups.includes(g))) {
             throw forbidden(`${user.username} may not start "${PROCESS_KEY}" (starters: ${[...allowed.users, ...allowed.groups].join(", ")})`);
           }

@@ -15,7 +15,7 @@ import { INTERACTION_EVENT_TYPES } from "../engine/connector/interactions.ts";
 import { engineOf } from "../engine/connector/process-engine.ts";
 import { connectorSettingsOf, resolveSettings, type EngineConnectorSettings } from "../engine/connector/settings.ts";
 import { OperatonAdapter } from "../engine/operaton/operaton-adapter.ts";
-import { registeredEngineAdapter } from "../stores/engine/embedded/registered-adapter.ts";
+import { registeredEngineAdapter } from "../engine/embedded/registered-adapter.ts";
 import type { RecordedEvent } from "../stores/event-store.ts";
 import { readEnvironment } from "../lib/env.ts";
 import { defineService } from "../lib/schema.ts";

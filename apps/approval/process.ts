@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { EnrichmentConfig } from "../../engine/connector/enrichment.ts";
-import { processAttributesOf } from "../../domain/engine/bpmn-process-attributes.ts";
+import { processAttributesOf } from "../../engine/bpmn-model.ts";
 import type { ProcessingType } from "../../domain/data-entry.ts";
 import type { BpmnResource } from "../../engine/connector/process-engine.ts";
 
@@ -142,9 +142,13 @@ export function approvalBpmn(): BpmnResource {
   return { name: BPMN_RESOURCE_NAME, content: bpmnCache };
 }
 
-/** Who may start the process, as its BPMN says (`camunda:candidateStarterUsers/Groups`). */
-export function starters(): { users: string[]; groups: string[] } {
-  const attributes = processAttributesOf(approvalBpmn().content, PROCESS_KEY);
-  if (!attributes) throw new Error(`${BPMN_FILE} has no process "${PROCESS_KEY}"`);
-  return { users: attributes.candidateStarterUsers, groups: attributes.candidateStarterGroups };
+let startersCache: Promise<{ users: string[]; groups: string[] }> | null = null;
+
+/** Who may start the process, as its BPMN says (`camunda:candidateStarterUsers/Groups`); read once. */
+export function starters(): Promise<{ users: string[]; groups: string[] }> {
+  startersCache ??= processAttributesOf(approvalBpmn().content, PROCESS_KEY).then((attributes) => {
+    if (!attributes) throw new Error(`${BPMN_FILE} has no process "${PROCESS_KEY}"`);
+    return { users: attributes.candidateStarterUsers, groups: attributes.candidateStarterGroups };
+  });
+  return startersCache;
 }

@@ -1,7 +1,7 @@
 // What a process application needs of its BPMN engine, beyond what the engine connector reads and performs
 // (EngineAdapter): deploying its BPMN, and doing its service tasks (`camunda:type="external"`). Two engines
 // implement it: Operaton / Camunda 7 over REST (engine/operaton/operaton-engine.ts) and the embedded `bpmn-engine`
-// (stores/engine/embedded-engine.ts). One BPMN file serves both.
+// (engine/embedded/engine.ts). One BPMN file serves both.
 //
 // In the embedded platform the application and its engine connector run in one process and must share one
 // engine: the application registers it here under its application name, and the connector takes it from here.

@@ -4,7 +4,7 @@
 // variable shows in history only as one more update whose variable instance is DELETED, that task lists can
 // carry their variables (7.24+/Operaton) or not (older engines), that candidate starters live only in the BPMN
 // XML, that `operatonFormRef` replaced `camundaFormRef`, and that structured variables need the Spin plugin.
-import { processAttributesOf } from "../../domain/engine/bpmn-process-attributes.ts";
+import { processAttributesOf } from "../../engine/bpmn-model.ts";
 import {
   decodeTypedValue,
   decodeVariables,
@@ -428,7 +428,7 @@ export class OperatonAdapter implements EngineAdapter {
       orNullWhenGone(this.client.get<{ bpmn20Xml: string }>(`/process-definition/${id}/xml`)),
       orNullWhenGone(this.client.get<{ key: string | null }>(`/process-definition/${id}/startForm`)),
     ]);
-    const attributes = xml?.bpmn20Xml ? processAttributesOf(xml.bpmn20Xml, dto.key) : null;
+    const attributes = xml?.bpmn20Xml ? await processAttributesOf(xml.bpmn20Xml, dto.key) : null;
     return {
       id: dto.id,
       key: dto.key,

@@ -18,7 +18,7 @@ import { call, dropSchema, launchChromium, startBroker, testDatabaseUrl, testOpe
 import { embeddedPlatform } from "../platform.ts";
 
 const REQUEST = ENTRY_TYPES.request;
-const embeddedAvailable = existsSync(fileURLToPath(new URL("../../stores/engine/embedded-engine.ts", import.meta.url)));
+const embeddedAvailable = existsSync(fileURLToPath(new URL("../../engine/embedded/engine.ts", import.meta.url)));
 
 interface Setup {
   broker: ServiceBroker;
@@ -376,7 +376,7 @@ describe("Request Approval on the embedded engine", () => {
   });
 
   const title = "submit → return (platform API) → amend and resubmit (form) → approve (form), as on Operaton";
-  it.skipIf(!embeddedAvailable)(embeddedAvailable ? title : `${title} — skipped: stores/engine/embedded-engine.ts does not exist yet`, async () => {
+  it.skipIf(!embeddedAvailable)(embeddedAvailable ? title : `${title} — skipped: engine/embedded/engine.ts does not exist yet`, async () => {
     await happyPath(() => setup!, "Conference trip");
   });
 

@@ -14,7 +14,7 @@ import { APPLICATION_NAME } from "../../apps/approval/process.ts";
 import { embeddedPlatform, gatewayBase } from "../platform.ts";
 
 const SECRET = "the HS256 secret of the sign-in page test, long enough";
-const embeddedAvailable = existsSync(fileURLToPath(new URL("../../stores/engine/embedded-engine.ts", import.meta.url)));
+const embeddedAvailable = existsSync(fileURLToPath(new URL("../../engine/embedded/engine.ts", import.meta.url)));
 
 function token(username: string, groups: string[]): Promise<string> {
   return new SignJWT({ preferred_username: username, groups }).setProtectedHeader({ alg: "HS256" }).setIssuedAt().setExpirationTime("10m").sign(new TextEncoder().encode(SECRET));

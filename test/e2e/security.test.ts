@@ -15,7 +15,7 @@ import { embeddedPlatform } from "../platform.ts";
 
 const SECRET = "the HS256 secret of the security test, long enough";
 const ORIGIN = "https://tasks.example.org";
-const embeddedAvailable = existsSync(fileURLToPath(new URL("../../stores/engine/embedded-engine.ts", import.meta.url)));
+const embeddedAvailable = existsSync(fileURLToPath(new URL("../../engine/embedded/engine.ts", import.meta.url)));
 
 const productionEnv = {
   JWT_SECRET: SECRET,

@@ -1,4 +1,4 @@
-// The embedded BPMN engine (stores/engine/embedded-engine.ts, bpmn-engine + camunda-bpmn-moddle): deployments
+// The embedded BPMN engine (engine/embedded/engine.ts, bpmn-engine + camunda-bpmn-moddle): deployments
 // and versions, a process with an external service task, user tasks with `camunda:` attributes and `${…}`
 // expressions, an exclusive gateway; the external-task outcomes (variables, BPMN error, retries and incident);
 // and the engine connector over it, with the platform's event store and command services in this process — the
@@ -17,11 +17,12 @@ import ProcessDefinitionService from "../../services/process-definition.service.
 import ProcessInstanceService from "../../services/process-instance.service.ts";
 import ProcessVariableService from "../../services/process-variable.service.ts";
 import { createEngineConnector } from "../../services/engine-connector.service.ts";
-import { EmbeddedEngine } from "../../stores/engine/embedded-engine.ts";
+import { EmbeddedEngine } from "../../engine/embedded/engine.ts";
 import { isEngineError } from "../../engine/connector/engine-adapter.ts";
 import { BpmnError, type ExternalTaskInput } from "../../engine/connector/external-tasks.ts";
 import { registerEngine, unregisterEngine } from "../../engine/connector/process-engine.ts";
 import type { JsonObject } from "../../domain/types.ts";
+import type { RecordedEvent } from "../../stores/event-store.ts";
 import { call, startBroker, unique, waitFor, streamReader } from "../helpers.ts";
 
 const quiet = { info() {}, warn() {}, error() {} };
@@ -476,7 +477,7 @@ describe("embedded engine and platform stopped in the middle and started again o
     ]);
   }
 
-  const events = async (streamId: string): Promise<any[]> => (await call(broker!, "eventstore.readStream", { streamId, allowEmpty: true })).events;
+  const events = async (streamId: string): Promise<RecordedEvent[]> => (await call<{ events: RecordedEvent[] }>(broker!, "eventstore.readStream", { streamId, allowEmpty: true })).events;
   const types = async (streamId: string): Promise<string[]> => (await events(streamId)).map((e) => e.type);
   const waitForTypes = (streamId: string, expected: string[], timeoutMs = 20_000) =>
     waitFor(async () => {
@@ -543,9 +544,9 @@ describe("embedded engine and platform stopped in the middle and started again o
     expect(await types(`processInstance-${instances[1]}`)).toEqual(["ProcessInstanceStarted", "ProcessInstanceFinished"]);
     expect(await types(`processInstance-${instances[2]}`)).toEqual(["ProcessInstanceStarted", "ProcessInstanceFinished"]);
     expect(await types(`processInstance-${d}`)).toEqual(["ProcessInstanceStarted"]);
-    const created = (await call(broker, "eventstore.readAll", { eventTypes: ["TaskCreated"], limit: 10_000 })).events.filter(
-      (e: any) => e.data.sourceReference.applicationName === applicationName,
+    const created = (await call<{ events: RecordedEvent[] }>(broker, "eventstore.readAll", { eventTypes: ["TaskCreated"], limit: 10_000 })).events.filter(
+      (e) => (e.data.sourceReference as JsonObject | undefined)?.applicationName === applicationName,
     );
-    expect(created.map((e: any) => e.data.id).sort()).toEqual([a!.id, b!.id, c!.id, bConfirm.id, aConfirm.id, dApprove.id].sort());
+    expect(created.map((e) => e.data.id).sort()).toEqual([a!.id, b!.id, c!.id, bConfirm.id, aConfirm.id, dApprove.id].sort());
   });
 });

@@ -1,4 +1,4 @@
-// The PostgreSQL view's translation of long `$in` lists of strings (stores/postgres-view-store.ts, `inStrings`):
+// The PostgreSQL view's translation of long `$in` lists of strings (view/stores/postgres-store.ts, `inStrings`):
 // beyond 32 values the store looks the values up in a hashed array instead of one jsonpath alternative per value.
 // Both translations must select exactly what MongoDB's `$in` selects — an array field holding one of the values, a
 // scalar field equal to one, never a number or an object key — so a long list must answer as the union of short

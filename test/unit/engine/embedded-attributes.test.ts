@@ -3,15 +3,15 @@ import {
   AttributeError,
   DEFAULT_PRIORITY,
   dateOf,
-  documentationOf,
   inputParameters,
   isExternalTask,
   namesOf,
   outputParameters,
   userTaskAttributes,
   type ElementBehaviour,
-} from "../../../stores/engine/embedded/camunda-attributes.ts";
-import { diffVariables, splitByScope } from "../../../stores/engine/embedded/variable-changes.ts";
+} from "../../../engine/embedded/camunda-attributes.ts";
+import { diffVariables, splitByScope } from "../../../engine/embedded/variable-changes.ts";
+import { documentationOf } from "../../../engine/bpmn-model.ts";
 
 const NOW = "2026-11-23T10:00:00.000Z";
 const variables = { originator: "kermit", approvers: ["gonzo", "fozzie"], group: "muppetshow", due: "2026-12-24T18:00:00+01:00", prio: 80, subject: "Salary" };

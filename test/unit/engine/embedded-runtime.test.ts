@@ -1,8 +1,8 @@
-// The embedded engine's bpmn-engine glue (stores/engine/embedded/bpmn-runtime.ts), in memory, no database: steps
+// The embedded engine's bpmn-engine glue (engine/embedded/bpmn-runtime.ts), in memory, no database: steps
 // that start, save, recover and signal an instance, the external task behaviour (wait, signal, BPMN error),
 // Camunda-style conditions, manual tasks passing through, and only the started process of a definition running.
 import { describe, expect, it } from "vitest";
-import { describeResource, InstanceRun } from "../../../stores/engine/embedded/bpmn-runtime.ts";
+import { describeResource, InstanceRun } from "../../../engine/embedded/bpmn-runtime.ts";
 
 const NS = `xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"`;
 

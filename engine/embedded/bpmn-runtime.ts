@@ -1,5 +1,5 @@
-// The embedded engine's glue to `bpmn-engine` 25 (with camunda-bpmn-moddle for the `camunda:` attributes): one
-// process instance is one bpmn-engine Engine, run one *step* at a time — start it, or recover it from its saved
+// The embedded engine's glue to `bpmn-engine` 25, which runs from the model of engine/bpmn-model.ts (bpmn-moddle
+// with camunda-bpmn-moddle, parsed once per resource, read for the `camunda:` attributes): one process instance is one bpmn-engine Engine, run one *step* at a time — start it, or recover it from its saved
 // state, deliver one signal (a user task completed, an external task done or failed), and let it run until
 // every path waits or ends. The caller then reads what waits, the variables and the state, and saves them.
 // Between steps nothing runs in memory, so the saved state is the whole truth and a restart loses nothing.
@@ -18,13 +18,12 @@
 // - The serialized source is the same for every instance of a definition: it is kept once per definition and
 //   left out of the saved instance state.
 import { Engine } from "bpmn-engine";
+import type { ModdleContext } from "bpmn-moddle";
 import { EventEmitter } from "node:events";
-import { createRequire } from "node:module";
-import { hasExpression, isExpression, resolveTemplate, type ExpressionScope } from "../../../domain/engine/expressions.ts";
-import type { JsonObject } from "../../../domain/types.ts";
-import { documentationOf, isExternalTask, type ElementBehaviour } from "./camunda-attributes.ts";
-
-const camundaModdle = createRequire(import.meta.url)("camunda-bpmn-moddle/resources/camunda.json") as object;
+import { hasExpression, isExpression, resolveTemplate, type ExpressionScope } from "../../domain/engine/expressions.ts";
+import type { JsonObject } from "../../domain/types.ts";
+import { flowTargets, isStartElement, parseBpmn, parseBpmnContext, type BpmnModel, type FlowElement, type ProcessModel } from "../bpmn-model.ts";
+import { isExternalTask, type ElementBehaviour } from "./camunda-attributes.ts";
 
 /** The key of bpmn-engine's environment variables under which the process variables are kept. */
 export const VARIABLES_KEY = "processVariables";
@@ -32,7 +31,7 @@ export const VARIABLES_KEY = "processVariables";
 // What is used of bpmn-engine and bpmn-elements objects (their published types are looser or different).
 
 interface BpmnMessage {
-  content: Record<string, any> & { executionId: string };
+  content: Record<string, unknown> & { executionId: string; message?: unknown; code?: string };
   fields: Record<string, unknown>;
   properties: { type?: string; correlationId?: string };
 }
@@ -44,14 +43,14 @@ interface BpmnBroker {
 }
 
 interface BpmnEnvironment {
-  variables: Record<string, any>;
+  variables: Record<string, unknown>;
 }
 
 interface BpmnActivity {
   id: string;
   type: string;
   isStart?: boolean;
-  behaviour: ElementBehaviour & Record<string, any>;
+  behaviour: ElementBehaviour;
   broker: BpmnBroker;
   Behaviour: unknown;
   environment: BpmnEnvironment;
@@ -63,7 +62,7 @@ interface BpmnApi {
   executionId: string;
   owner: BpmnActivity;
   environment: BpmnEnvironment;
-  content: Record<string, any>;
+  content: Record<string, unknown>;
   signal(message?: unknown): void;
   sendApiMessage(action: string, content?: Record<string, unknown>): void;
 }
@@ -72,9 +71,8 @@ interface BpmnProcess {
   id: string;
   name?: string;
   isExecutable: boolean;
-  behaviour: ElementBehaviour & Record<string, any>;
+  behaviour: ElementBehaviour;
   environment: BpmnEnvironment;
-  getActivities(): BpmnActivity[];
 }
 
 interface BpmnDefinition {
@@ -94,7 +92,6 @@ interface BpmnEngine extends EventEmitter {
   recover(state: unknown): BpmnEngine;
   resume(options: Record<string, unknown>): Promise<BpmnExecution>;
   getState(): Promise<{ definitions: { source?: string }[] } & Record<string, unknown>>;
-  getDefinitions(): Promise<BpmnDefinition[]>;
   stop(): Promise<void>;
 }
 
@@ -181,7 +178,6 @@ const expressions = {
 
 function engineOptions(processKey: string): Record<string, unknown> {
   return {
-    moddleOptions: { camunda: camundaModdle },
     expressions,
     extensions: { taskpool: taskpoolExtension },
     settings: { enableDummyService: false },
@@ -196,60 +192,61 @@ function newEngine(options: Record<string, unknown>): BpmnEngine {
   return new Engine(options as never) as unknown as BpmnEngine;
 }
 
+/** An engine for the parsed document (engine/bpmn-model.ts: the one parser), running only `processKey`. */
+function engineFor(context: ModdleContext, processKey: string, name?: string): BpmnEngine {
+  return newEngine({ ...(name === undefined ? {} : { name }), moddleContext: context, ...engineOptions(processKey) });
+}
+
 // Reading a resource ---------------------------------------------------------------------------------------------------
 
-export interface ProcessDescription {
+export interface ProcessDescription extends Omit<ProcessModel, "id" | "element"> {
   key: string;
-  name: string | null;
-  description: string | null;
-  executable: boolean;
-  startFormKey: string | null;
   /** bpmn-engine's serialized source with only this process executable (executable processes only). */
   serializedSource: string | null;
   /** Elements the embedded engine cannot run as Camunda would. */
   warnings: string[];
 }
 
-function warningsOf(bp: BpmnProcess): string[] {
+const SERVICE_TASK = /^bpmn:(ServiceTask|SendTask|BusinessRuleTask)$/;
+
+/** What of a process's elements (its own, not those of sub-processes) the embedded engine cannot run as Camunda would. */
+export function warningsOf(process: ProcessModel): string[] {
   const warnings: string[] = [];
-  for (const activity of bp.getActivities()) {
-    const behaviour = activity.behaviour;
-    if (/^bpmn:(ServiceTask|SendTask|BusinessRuleTask)$/.test(activity.type) && !isExternalTask(behaviour)) {
-      warnings.push(`${activity.id}: only external service tasks (camunda:type="external") run in the embedded engine`);
+  const targets = flowTargets(process.element);
+  for (const element of process.element.flowElements ?? []) {
+    const { id, $type: type } = element;
+    if (type === "bpmn:SequenceFlow") continue;
+    if (SERVICE_TASK.test(type) && !isExternalTask(element as FlowElement & ElementBehaviour)) {
+      warnings.push(`${id}: only external service tasks (camunda:type="external") run in the embedded engine`);
     }
-    if (activity.type === "bpmn:ScriptTask") warnings.push(`${activity.id}: script tasks do not run in the embedded engine`);
-    if (/^bpmn:(SubProcess|AdHocSubProcess|Transaction|CallActivity)$/.test(activity.type)) warnings.push(`${activity.id}: sub-processes and call activities are not supported by the embedded engine`);
-    if (/^bpmn:(ReceiveTask|EventBasedGateway)$/.test(activity.type)) warnings.push(`${activity.id}: only user tasks and external tasks can be waited on in the embedded engine`);
-    const definitions = (behaviour.eventDefinitions ?? []) as { type?: string }[];
-    if (definitions.some((d) => d.type === "bpmn:TimerEventDefinition")) warnings.push(`${activity.id}: timers are not kept across steps by the embedded engine`);
-    if (activity.type === "bpmn:IntermediateCatchEvent" || (activity.isStart && definitions.length > 0)) {
-      warnings.push(`${activity.id}: message, signal and timer events cannot be waited on or started by in the embedded engine`);
+    if (type === "bpmn:ScriptTask") warnings.push(`${id}: script tasks do not run in the embedded engine`);
+    if (/^bpmn:(SubProcess|AdHocSubProcess|Transaction|CallActivity)$/.test(type)) warnings.push(`${id}: sub-processes and call activities are not supported by the embedded engine`);
+    if (/^bpmn:(ReceiveTask|EventBasedGateway)$/.test(type)) warnings.push(`${id}: only user tasks and external tasks can be waited on in the embedded engine`);
+    const definitions = element.eventDefinitions ?? [];
+    if (definitions.some((definition) => definition.$type === "bpmn:TimerEventDefinition")) warnings.push(`${id}: timers are not kept across steps by the embedded engine`);
+    if (type === "bpmn:IntermediateCatchEvent" || (isStartElement(element, targets) && definitions.length > 0)) {
+      warnings.push(`${id}: message, signal and timer events cannot be waited on or started by in the embedded engine`);
     }
   }
   return warnings;
 }
 
-/** The processes of a BPMN resource; throws when it is not valid BPMN. */
-export async function describeResource(xml: string): Promise<ProcessDescription[]> {
-  const [definition] = await newEngine({ source: xml, moddleOptions: { camunda: camundaModdle } }).getDefinitions();
-  if (!definition) throw new Error("no BPMN definitions found");
+/**
+ * The processes of a BPMN resource, parsed once (or of a model already parsed): what the model says of each,
+ * with the embedded engine's warnings and, for an executable one, its serialized source. Rejects when it is not
+ * valid BPMN.
+ */
+export async function describeResource(source: string | BpmnModel): Promise<ProcessDescription[]> {
+  const model = typeof source === "string" ? await parseBpmn(source) : source;
   const result: ProcessDescription[] = [];
-  for (const bp of definition.getProcesses()) {
+  for (const process of model.processes) {
     let serializedSource: string | null = null;
-    if (bp.isExecutable) {
-      const state = await newEngine({ source: xml, ...engineOptions(bp.id) }).getState();
+    if (process.executable) {
+      const state = await engineFor(model.context, process.id).getState();
       serializedSource = state.definitions[0]?.source ?? null;
     }
-    const start = bp.getActivities().find((activity) => activity.isStart && activity.type === "bpmn:StartEvent" && activity.behaviour.formKey);
-    result.push({
-      key: bp.id,
-      name: bp.name ?? bp.behaviour.name ?? null,
-      description: documentationOf(bp.behaviour),
-      executable: bp.isExecutable,
-      startFormKey: (start?.behaviour.formKey as string | undefined) ?? null,
-      serializedSource,
-      warnings: warningsOf(bp),
-    });
+    const { id, element: _element, ...described } = process;
+    result.push({ key: id, ...described, serializedSource, warnings: warningsOf(process) });
   }
   return result;
 }
@@ -292,7 +289,7 @@ export class InstanceRun {
 
   /** Starts a new instance of the process `processKey` of a BPMN source; resolves once it rests. */
   static async start(name: string, xml: string, processKey: string, variables: JsonObject): Promise<InstanceRun> {
-    const engine = newEngine({ name, source: xml, ...engineOptions(processKey) });
+    const engine = engineFor(await parseBpmnContext(xml), processKey, name);
     const run = new InstanceRun(engine, processKey);
     await engine.execute({ listener: run.listener(), variables: { [VARIABLES_KEY]: structuredClone(variables) } });
     await run.settle();
@@ -362,7 +359,7 @@ export class InstanceRun {
   /** Sets process variables (before a signal, so that the paths after it see them). */
   setVariables(values: JsonObject): void {
     const environment = this.process().environment;
-    environment.variables[VARIABLES_KEY] = { ...(environment.variables[VARIABLES_KEY] ?? {}), ...structuredClone(values) };
+    environment.variables[VARIABLES_KEY] = { ...((environment.variables[VARIABLES_KEY] ?? {}) as JsonObject), ...structuredClone(values) };
   }
 
   private api(executionId: string): BpmnApi {

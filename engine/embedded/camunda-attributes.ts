@@ -4,9 +4,10 @@
 // Camunda 7 — and `camunda:inputOutput` input and output parameters (text with expressions, `camunda:list`,
 // `camunda:map`). The element's shape is what camunda-bpmn-moddle gives bpmn-engine as `activity.behaviour`.
 // Pure: no I/O; the clock comes in as a parameter.
-import { ExpressionError, hasExpression, resolveTemplate, type ExpressionScope } from "../../../domain/engine/expressions.ts";
-import { parseEngineDate } from "../../../domain/engine/variables.ts";
-import type { JsonObject, JsonValue } from "../../../domain/types.ts";
+import { ExpressionError, hasExpression, resolveTemplate, type ExpressionScope } from "../../domain/engine/expressions.ts";
+import { parseEngineDate } from "../../domain/engine/variables.ts";
+import type { JsonObject, JsonValue } from "../../domain/types.ts";
+import { documentationOf } from "../bpmn-model.ts";
 
 /** The parts of a moddle element (bpmn-engine's `activity.behaviour`) that are read here. */
 export interface ElementBehaviour {
@@ -119,12 +120,6 @@ function priorityOf(value: unknown): number {
   const number = typeof value === "number" ? value : Number(String(value).trim());
   if (!Number.isInteger(number)) throw new ExpressionError(`the priority must be an integer, got ${JSON.stringify(value)}`);
   return number;
-}
-
-/** The documentation text of an element (all parts joined), or null. */
-export function documentationOf(behaviour: Pick<ElementBehaviour, "documentation">): string | null {
-  const texts = (behaviour.documentation ?? []).map((part) => part.text ?? "").filter((text) => text.trim() !== "");
-  return texts.length > 0 ? texts.join("\n") : null;
 }
 
 /** The attributes of a user task as they are when it is created, in the scope of its variables. */

@@ -3,10 +3,10 @@
 // instance's new state (guarded by its revision), the tasks and external tasks it created or ended, and the
 // variable updates — so that a crash never leaves half a step behind.
 import type { Knex } from "knex";
-import type { IsoDate, JsonObject, JsonValue } from "../../../domain/types.ts";
-import { openDatabase, type Database } from "../../database.ts";
-import { embeddedEngineMigrations, embeddedEngineMigrationsTable } from "../../../migrations/embedded-engine.ts";
-import type { ProcessInstanceState } from "../engine-adapter.ts";
+import type { IsoDate, JsonObject, JsonValue } from "../../domain/types.ts";
+import { openDatabase, type Database } from "../../stores/database.ts";
+import { embeddedEngineMigrations, embeddedEngineMigrationsTable } from "../../migrations/embedded-engine.ts";
+import type { ProcessInstanceState } from "../connector/engine-adapter.ts";
 
 export interface DeploymentRecord {
   id: string;
@@ -168,210 +168,76 @@ export interface EngineStoreOptions {
   schema?: string;
 }
 
-function json(value: unknown): string {
-  return JSON.stringify(value ?? null);
+
+// Columns ----------------------------------------------------------------------------------------------------------------
+// Each record's fields with their columns, named as the migration names them: the field's name in snake_case. Reading,
+// knex selects the columns under the fields' names (`select({ instanceId: "instance_id" })`) and the pg driver (and
+// PGlite) parses jsonb, integers and booleans, so a row is the record as it comes; writing, the same map names the
+// columns.
+
+/** A record's columns by field. */
+type Columns<R> = { readonly [K in keyof R]-?: string };
+
+/** The fields given, when they are all of the record's; otherwise a type that names the missing ones. */
+type AllFields<R, F extends readonly (keyof R)[]> = [Exclude<keyof R, F[number]>] extends [never] ? F : { missing: Exclude<keyof R, F[number]> };
+
+/** The columns of a record's fields, every one of which is listed (the compiler says which are not). */
+function columnsOf<R>() {
+  return <const F extends readonly (keyof R & string)[]>(fields: F & AllFields<R, F>): Columns<R> =>
+    Object.fromEntries(fields.map((field) => [field, field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)])) as Columns<R>;
 }
 
-function parsed<T>(value: unknown): T {
-  return (typeof value === "string" ? JSON.parse(value) : value) as T;
+const DEPLOYMENT_COLUMNS = columnsOf<DeploymentRecord>()(["id", "name", "deploymentTime"]);
+
+const RESOURCE_COLUMNS = columnsOf<ResourceRecord>()(["deploymentId", "name", "content", "hash"]);
+
+const DEFINITION_COLUMNS = columnsOf<DefinitionRecord>()([
+  "id", "key", "version", "name", "versionTag", "description", "deploymentId", "resourceName", "startFormKey", "startableInTasklist", "candidateStarterUsers", "candidateStarterGroups",
+  "suspended", "serializedSource",
+]);
+
+const INSTANCE_COLUMNS = columnsOf<InstanceRecord>()([
+  "id", "definitionId", "definitionKey", "businessKey", "state", "startTime", "endTime", "startActivityId", "deleteReason", "variables", "variableMeta", "engineState", "revision",
+]);
+
+const TASK_COLUMNS = columnsOf<TaskRecord>()([
+  "id", "instanceId", "definitionId", "definitionKey", "executionId", "taskDefinitionKey", "name", "description", "formKey", "assignee", "owner", "priority", "createTime", "lastUpdated",
+  "dueDate", "followUpDate", "candidateUsers", "candidateGroups", "localVariables", "suspended", "status", "endTime", "deleteReason",
+]);
+
+const EXTERNAL_TASK_COLUMNS = columnsOf<ExternalTaskRecord>()([
+  "id", "instanceId", "definitionId", "definitionKey", "executionId", "activityId", "topic", "localVariables", "createTime", "status", "retries", "retryAt", "lockUntil", "workerId",
+  "errorMessage", "errorDetails", "incidentTime", "endTime",
+]);
+
+const VARIABLE_UPDATE_COLUMNS = columnsOf<VariableUpdateRecord>()([
+  "id", "time", "instanceId", "definitionId", "definitionKey", "variableInstanceId", "name", "revision", "kind", "type", "value", "taskId", "activityInstanceId",
+]);
+
+const OPERATION_COLUMNS = columnsOf<OperationRecord>()(["id", "time", "instanceId", "definitionKey", "operation"]);
+
+/** The columns of a table under an alias (`t.instance_id`), for joins. */
+function qualified<C extends Record<string, string>>(columns: C, alias: string): C {
+  return Object.fromEntries(Object.entries(columns).map(([field, column]) => [field, `${alias}.${column}`])) as C;
 }
 
-// Row mapping ----------------------------------------------------------------------------------------------------------
-
-function definitionOf(row: Record<string, any>): DefinitionRecord {
-  return {
-    id: row.id,
-    key: row.key,
-    version: Number(row.version),
-    name: row.name ?? null,
-    versionTag: row.version_tag ?? null,
-    description: row.description ?? null,
-    deploymentId: row.deployment_id,
-    resourceName: row.resource_name,
-    startFormKey: row.start_form_key ?? null,
-    startableInTasklist: row.startable_in_tasklist !== false,
-    candidateStarterUsers: parsed<string[]>(row.candidate_starter_users) ?? [],
-    candidateStarterGroups: parsed<string[]>(row.candidate_starter_groups) ?? [],
-    suspended: row.suspended === true,
-    serializedSource: row.serialized_source,
-  };
+/** The columns but one (a listing that leaves a column out, a column read otherwise). */
+function without<C extends Record<string, string>, K extends keyof C>(columns: C, field: K): Omit<C, K> {
+  const { [field]: _left, ...rest } = columns;
+  return rest;
 }
 
-function definitionRow(record: DefinitionRecord): Record<string, unknown> {
-  return {
-    id: record.id,
-    key: record.key,
-    version: record.version,
-    name: record.name,
-    version_tag: record.versionTag,
-    description: record.description,
-    deployment_id: record.deploymentId,
-    resource_name: record.resourceName,
-    start_form_key: record.startFormKey,
-    startable_in_tasklist: record.startableInTasklist,
-    candidate_starter_users: json(record.candidateStarterUsers),
-    candidate_starter_groups: json(record.candidateStarterGroups),
-    suspended: record.suspended,
-    serialized_source: record.serializedSource,
-  };
-}
-
-function instanceOf(row: Record<string, any>): InstanceRecord {
-  return {
-    id: row.id,
-    definitionId: row.definition_id,
-    definitionKey: row.definition_key,
-    businessKey: row.business_key ?? null,
-    state: row.state,
-    startTime: row.start_time,
-    endTime: row.end_time ?? null,
-    startActivityId: row.start_activity_id ?? null,
-    deleteReason: row.delete_reason ?? null,
-    variables: parsed<JsonObject>(row.variables) ?? {},
-    variableMeta: parsed<Record<string, VariableMeta>>(row.variable_meta) ?? {},
-    engineState: row.engine_state === undefined ? null : parsed<JsonObject | null>(row.engine_state),
-    revision: Number(row.revision),
-  };
-}
-
-function instanceRow(record: InstanceRecord): Record<string, unknown> {
-  return {
-    id: record.id,
-    definition_id: record.definitionId,
-    definition_key: record.definitionKey,
-    business_key: record.businessKey,
-    state: record.state,
-    start_time: record.startTime,
-    end_time: record.endTime,
-    start_activity_id: record.startActivityId,
-    delete_reason: record.deleteReason,
-    variables: json(record.variables),
-    variable_meta: json(record.variableMeta),
-    engine_state: record.engineState === null ? null : json(record.engineState),
-    revision: record.revision,
-  };
-}
-
-function taskOf(row: Record<string, any>): TaskRecord {
-  return {
-    id: row.id,
-    instanceId: row.instance_id,
-    definitionId: row.definition_id,
-    definitionKey: row.definition_key,
-    executionId: row.execution_id,
-    taskDefinitionKey: row.task_definition_key,
-    name: row.name ?? null,
-    description: row.description ?? null,
-    formKey: row.form_key ?? null,
-    assignee: row.assignee ?? null,
-    owner: row.owner ?? null,
-    priority: Number(row.priority),
-    createTime: row.create_time,
-    lastUpdated: row.last_updated ?? null,
-    dueDate: row.due_date ?? null,
-    followUpDate: row.follow_up_date ?? null,
-    candidateUsers: parsed<string[]>(row.candidate_users) ?? [],
-    candidateGroups: parsed<string[]>(row.candidate_groups) ?? [],
-    localVariables: parsed<JsonObject>(row.local_variables) ?? {},
-    suspended: row.suspended === true,
-    status: row.status,
-    endTime: row.end_time ?? null,
-    deleteReason: row.delete_reason ?? null,
-  };
-}
-
-function taskRow(record: TaskRecord): Record<string, unknown> {
-  return {
-    id: record.id,
-    instance_id: record.instanceId,
-    definition_id: record.definitionId,
-    definition_key: record.definitionKey,
-    execution_id: record.executionId,
-    task_definition_key: record.taskDefinitionKey,
-    name: record.name,
-    description: record.description,
-    form_key: record.formKey,
-    assignee: record.assignee,
-    owner: record.owner,
-    priority: record.priority,
-    create_time: record.createTime,
-    last_updated: record.lastUpdated,
-    // The open-task feed's change time, as the engine defines it: last update, else creation.
-    change_time: record.lastUpdated ?? record.createTime,
-    due_date: record.dueDate,
-    follow_up_date: record.followUpDate,
-    candidate_users: json(record.candidateUsers),
-    candidate_groups: json(record.candidateGroups),
-    local_variables: json(record.localVariables),
-    suspended: record.suspended,
-    status: record.status,
-    end_time: record.endTime,
-    delete_reason: record.deleteReason,
-  };
-}
-
-function externalTaskOf(row: Record<string, any>): ExternalTaskRecord {
-  return {
-    id: row.id,
-    instanceId: row.instance_id,
-    definitionId: row.definition_id,
-    definitionKey: row.definition_key,
-    executionId: row.execution_id,
-    activityId: row.activity_id,
-    topic: row.topic,
-    localVariables: parsed<JsonObject>(row.local_variables) ?? {},
-    createTime: row.create_time,
-    status: row.status,
-    retries: row.retries === null || row.retries === undefined ? null : Number(row.retries),
-    retryAt: row.retry_at ?? null,
-    lockUntil: row.lock_until ?? null,
-    workerId: row.worker_id ?? null,
-    errorMessage: row.error_message ?? null,
-    errorDetails: row.error_details ?? null,
-    incidentTime: row.incident_time ?? null,
-    endTime: row.end_time ?? null,
-  };
-}
-
-function externalTaskRow(record: ExternalTaskRecord): Record<string, unknown> {
-  return {
-    id: record.id,
-    instance_id: record.instanceId,
-    definition_id: record.definitionId,
-    definition_key: record.definitionKey,
-    execution_id: record.executionId,
-    activity_id: record.activityId,
-    topic: record.topic,
-    local_variables: json(record.localVariables),
-    create_time: record.createTime,
-    status: record.status,
-    retries: record.retries,
-    retry_at: record.retryAt,
-    lock_until: record.lockUntil,
-    worker_id: record.workerId,
-    error_message: record.errorMessage,
-    error_details: record.errorDetails,
-    incident_time: record.incidentTime,
-    end_time: record.endTime,
-  };
-}
-
-function variableUpdateOf(row: Record<string, any>): VariableUpdateRecord {
-  return {
-    id: row.id,
-    time: row.time,
-    instanceId: row.instance_id,
-    definitionId: row.definition_id,
-    definitionKey: row.definition_key,
-    variableInstanceId: row.variable_instance_id,
-    name: row.name,
-    revision: Number(row.revision),
-    kind: row.kind,
-    type: row.type,
-    value: (parsed<{ value?: JsonValue } | null>(row.value)?.value ?? null) as JsonValue,
-    taskId: row.task_id ?? null,
-    activityInstanceId: row.activity_instance_id ?? null,
-  };
+/**
+ * A record as a row to write. JSON goes as text: the pg driver would write an array as a PostgreSQL array (and an
+ * object as JSON anyway).
+ */
+function rowOf<R extends object>(columns: Columns<R>, record: R): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  for (const field of Object.keys(columns) as (keyof R & string)[]) {
+    const value = record[field];
+    row[columns[field]] = value !== null && typeof value === "object" ? JSON.stringify(value) : value;
+  }
+  return row;
 }
 
 // The store ----------------------------------------------------------------------------------------------------------------
@@ -409,11 +275,32 @@ export class EngineStore {
     return query.offset(window.firstResult).limit(window.maxResults) as T;
   }
 
+  private definitionRows(): Knex.QueryBuilder {
+    return this.knex("engine_definitions").select(DEFINITION_COLUMNS);
+  }
+
+  private instanceRows(): Knex.QueryBuilder {
+    return this.knex("engine_instances").select(INSTANCE_COLUMNS);
+  }
+
+  /** Instances without their bpmn-engine state (listings). */
+  private instanceListing(): Knex.QueryBuilder {
+    return this.knex("engine_instances").select(without(INSTANCE_COLUMNS, "engineState"), this.knex.raw("NULL AS ??", ["engineState"]));
+  }
+
+  private taskRows(): Knex.QueryBuilder {
+    return this.knex("engine_tasks").select(TASK_COLUMNS);
+  }
+
+  private externalTaskRows(): Knex.QueryBuilder {
+    return this.knex("engine_external_tasks").select(EXTERNAL_TASK_COLUMNS);
+  }
+
   // Deployments and definitions -------------------------------------------------------------------------------------------
 
   /** The content hash of the newest resource of that name among deployments of that name, or null. */
   async latestResourceHash(deploymentName: string, resourceName: string): Promise<string | null> {
-    const row = await this.knex("engine_resources as r")
+    const row: { hash: string } | undefined = await this.knex("engine_resources as r")
       .join("engine_deployments as d", "d.id", "r.deployment_id")
       .where({ "d.name": deploymentName, "r.name": resourceName })
       .orderBy("d.deployment_time", "desc")
@@ -429,16 +316,14 @@ export class EngineStore {
     definitions: (Omit<DefinitionRecord, "id" | "version"> & { id: (version: number) => string })[],
   ): Promise<DefinitionRecord[]> {
     return this.knex.transaction(async (trx) => {
-      await trx("engine_deployments").insert({ id: deployment.id, name: deployment.name, deployment_time: deployment.deploymentTime });
-      for (const resource of resources) {
-        await trx("engine_resources").insert({ deployment_id: resource.deploymentId, name: resource.name, content: resource.content, hash: resource.hash });
-      }
+      await trx("engine_deployments").insert(rowOf(DEPLOYMENT_COLUMNS, deployment));
+      for (const resource of resources) await trx("engine_resources").insert(rowOf(RESOURCE_COLUMNS, resource));
       const created: DefinitionRecord[] = [];
       for (const definition of definitions) {
-        const row = await trx("engine_definitions").where({ key: definition.key }).max({ version: "version" }).first();
-        const version = Number(row?.version ?? 0) + 1;
+        const row: { version?: number | null } | undefined = await trx("engine_definitions").where({ key: definition.key }).max({ version: "version" }).first();
+        const version = (row?.version ?? 0) + 1;
         const record: DefinitionRecord = { ...definition, id: definition.id(version), version };
-        await trx("engine_definitions").insert(definitionRow(record));
+        await trx("engine_definitions").insert(rowOf(DEFINITION_COLUMNS, record));
         created.push(record);
       }
       return created;
@@ -446,36 +331,31 @@ export class EngineStore {
   }
 
   async resource(deploymentId: string, name: string): Promise<ResourceRecord | null> {
-    const row = await this.knex("engine_resources").where({ deployment_id: deploymentId, name }).first();
-    return row ? { deploymentId: row.deployment_id, name: row.name, content: row.content, hash: row.hash } : null;
+    return (await this.knex("engine_resources").select(RESOURCE_COLUMNS).where({ deployment_id: deploymentId, name }).first()) ?? null;
   }
 
   async deploymentsSince(since: IsoDate | null, window: Window): Promise<DeploymentRecord[]> {
-    const query = this.knex("engine_deployments").orderBy("deployment_time").orderBy("id");
+    const query = this.knex("engine_deployments").select(DEPLOYMENT_COLUMNS).orderBy("deployment_time").orderBy("id");
     if (since) query.where("deployment_time", ">=", since);
-    const rows = await this.page(query, window);
-    return rows.map((row: any) => ({ id: row.id, name: row.name, deploymentTime: row.deployment_time }));
+    return this.page(query, window);
   }
 
   async definition(id: string): Promise<DefinitionRecord | null> {
-    const row = await this.knex("engine_definitions").where({ id }).first();
-    return row ? definitionOf(row) : null;
+    return (await this.definitionRows().where({ id }).first()) ?? null;
   }
 
   async latestDefinition(key: string): Promise<DefinitionRecord | null> {
-    const row = await this.knex("engine_definitions").where({ key }).orderBy("version", "desc").first();
-    return row ? definitionOf(row) : null;
+    return (await this.definitionRows().where({ key }).orderBy("version", "desc").first()) ?? null;
   }
 
   async definitions(filter: { deploymentId?: string | null; latestVersionOnly?: boolean; keys?: readonly string[] | null }, window: Window): Promise<DefinitionRecord[]> {
-    const query = this.knex("engine_definitions as d").select("d.*").orderBy("d.id");
+    const query = this.knex("engine_definitions as d").select(qualified(DEFINITION_COLUMNS, "d")).orderBy("d.id");
     if (filter.deploymentId) query.where("d.deployment_id", filter.deploymentId);
-    if (filter.keys) query.whereIn("d.key", filter.keys as string[]);
+    if (filter.keys) query.whereIn("d.key", filter.keys);
     if (filter.latestVersionOnly) {
       query.whereRaw("d.version = (SELECT max(v.version) FROM engine_definitions v WHERE v.key = d.key)");
     }
-    const rows = await this.page(query, window);
-    return rows.map(definitionOf);
+    return this.page(query, window);
   }
 
   async setDefinitionSuspended(id: string, suspended: boolean): Promise<boolean> {
@@ -485,117 +365,102 @@ export class EngineStore {
   // Instances -----------------------------------------------------------------------------------------------------------------
 
   async instance(id: string): Promise<InstanceRecord | null> {
-    const row = await this.knex("engine_instances").where({ id }).first();
-    return row ? instanceOf(row) : null;
+    return (await this.instanceRows().where({ id }).first()) ?? null;
   }
 
   /** Instances without their bpmn-engine state (listings). */
   async instances(ids: readonly string[]): Promise<InstanceRecord[]> {
     const result: InstanceRecord[] = [];
     for (let i = 0; i < ids.length; i += 500) {
-      const rows = await this.instanceListing().whereIn("id", ids.slice(i, i + 500) as string[]);
-      result.push(...rows.map(instanceOf));
+      const rows: InstanceRecord[] = await this.instanceListing().whereIn("id", ids.slice(i, i + 500));
+      result.push(...rows);
     }
     return result;
-  }
-
-  private instanceListing(): Knex.QueryBuilder {
-    return this.knex("engine_instances").select(
-      "id",
-      "definition_id",
-      "definition_key",
-      "business_key",
-      "state",
-      "start_time",
-      "end_time",
-      "start_activity_id",
-      "delete_reason",
-      "variables",
-      "variable_meta",
-      "revision",
-    );
   }
 
   async instancesStartedSince(since: IsoDate | null, keys: readonly string[] | null | undefined, window: Window): Promise<InstanceRecord[]> {
     const query = this.instanceListing().orderBy("start_time").orderBy("id");
     if (since) query.where("start_time", ">=", since);
-    if (keys) query.whereIn("definition_key", keys as string[]);
-    return (await this.page(query, window)).map(instanceOf);
+    if (keys) query.whereIn("definition_key", keys);
+    return this.page(query, window);
   }
 
   async instancesFinishedSince(since: IsoDate | null, keys: readonly string[] | null | undefined, window: Window): Promise<InstanceRecord[]> {
     const query = this.instanceListing().whereNotNull("end_time").orderBy("end_time").orderBy("id");
     if (since) query.where("end_time", ">=", since);
-    if (keys) query.whereIn("definition_key", keys as string[]);
-    return (await this.page(query, window)).map(instanceOf);
+    if (keys) query.whereIn("definition_key", keys);
+    return this.page(query, window);
   }
 
   async runningInstances(keys: readonly string[] | null | undefined, window: Window): Promise<InstanceRecord[]> {
     const query = this.instanceListing().whereNull("end_time").orderBy("id");
-    if (keys) query.whereIn("definition_key", keys as string[]);
-    return (await this.page(query, window)).map(instanceOf);
+    if (keys) query.whereIn("definition_key", keys);
+    return this.page(query, window);
   }
 
   async instanceIdsByVariable(name: string, value: string, limit = 100): Promise<string[]> {
-    const rows = await this.knex("engine_instances").whereRaw("variables ->> ? = ?", [name, value]).orderBy("start_time").limit(limit).select("id");
-    return rows.map((row: any) => row.id);
+    return this.knex("engine_instances").whereRaw("variables ->> ? = ?", [name, value]).orderBy("start_time").limit(limit).pluck("id");
   }
 
   /** Definition names by id (instance listings show them). */
   async definitionNames(ids: readonly string[]): Promise<Map<string, string | null>> {
-    const rows = ids.length === 0 ? [] : await this.knex("engine_definitions").whereIn("id", [...new Set(ids)]).select("id", "name");
-    return new Map(rows.map((row: any) => [row.id, row.name ?? null]));
+    const rows: { id: string; name: string | null }[] = ids.length === 0 ? [] : await this.knex("engine_definitions").whereIn("id", [...new Set(ids)]).select("id", "name");
+    return new Map(rows.map((row) => [row.id, row.name]));
   }
 
   // Tasks -----------------------------------------------------------------------------------------------------------------------
 
   async task(id: string): Promise<TaskRecord | null> {
-    const row = await this.knex("engine_tasks").where({ id }).first();
-    return row ? taskOf(row) : null;
+    return (await this.taskRows().where({ id }).first()) ?? null;
   }
 
   async tasksOfInstance(instanceId: string, status?: TaskStatus): Promise<TaskRecord[]> {
-    const query = this.knex("engine_tasks").where({ instance_id: instanceId }).orderBy("id");
+    const query = this.taskRows().where({ instance_id: instanceId }).orderBy("id");
     if (status) query.where({ status });
-    return (await query).map(taskOf);
+    return query;
   }
 
   async openTasks(filter: { changedSince?: IsoDate | null; instanceId?: string | null; keys?: readonly string[] | null }, window: Window): Promise<TaskRecord[]> {
-    const query = this.knex("engine_tasks").where({ status: "open" }).orderBy("id");
+    const query = this.taskRows().where({ status: "open" }).orderBy("id");
     if (filter.changedSince) query.where("change_time", ">=", filter.changedSince);
     if (filter.instanceId) query.where({ instance_id: filter.instanceId });
-    if (filter.keys) query.whereIn("definition_key", filter.keys as string[]);
-    return (await this.page(query, window)).map(taskOf);
+    if (filter.keys) query.whereIn("definition_key", filter.keys);
+    return this.page(query, window);
   }
 
   async finishedTasksSince(since: IsoDate | null, keys: readonly string[] | null | undefined, window: Window): Promise<TaskRecord[]> {
-    const query = this.knex("engine_tasks").whereNot({ status: "open" }).orderBy("end_time").orderBy("id");
+    const query = this.taskRows().whereNot({ status: "open" }).orderBy("end_time").orderBy("id");
     if (since) query.where("end_time", ">=", since);
-    if (keys) query.whereIn("definition_key", keys as string[]);
-    return (await this.page(query, window)).map(taskOf);
+    if (keys) query.whereIn("definition_key", keys);
+    return this.page(query, window);
+  }
+
+  /** A task as a row, with the open-task feed's change time as the engine defines it: last update, else creation. */
+  private taskRow(record: TaskRecord): Record<string, unknown> {
+    return { ...rowOf(TASK_COLUMNS, record), change_time: record.lastUpdated ?? record.createTime };
   }
 
   /** Writes one open task's changed attributes (claim, follow-up date, …). */
   async updateTask(record: TaskRecord): Promise<void> {
-    await this.knex("engine_tasks").where({ id: record.id }).update(taskRow(record));
+    await this.knex("engine_tasks").where({ id: record.id }).update(this.taskRow(record));
   }
 
   // External tasks ---------------------------------------------------------------------------------------------------------------
 
   async externalTask(id: string): Promise<ExternalTaskRecord | null> {
-    const row = await this.knex("engine_external_tasks").where({ id }).first();
-    return row ? externalTaskOf(row) : null;
+    return (await this.externalTaskRows().where({ id }).first()) ?? null;
   }
 
   async externalTasksOfInstance(instanceId: string, status?: TaskStatus): Promise<ExternalTaskRecord[]> {
-    const query = this.knex("engine_external_tasks").where({ instance_id: instanceId }).orderBy("id");
+    const query = this.externalTaskRows().where({ instance_id: instanceId }).orderBy("id");
     if (status) query.where({ status });
-    return (await query).map(externalTaskOf);
+    return query;
   }
 
   /** Open external tasks of a topic that may be worked on now: not locked, not waiting for a retry, no incident, instance active. */
   async dueExternalTasks(topic: string, keys: readonly string[] | null, now: IsoDate, exclude: readonly string[], limit: number): Promise<ExternalTaskRecord[]> {
     const query = this.knex("engine_external_tasks as t")
+      .select(qualified(EXTERNAL_TASK_COLUMNS, "t"))
       .join("engine_instances as i", "i.id", "t.instance_id")
       .where("t.status", "open")
       .where("i.state", "ACTIVE")
@@ -605,11 +470,10 @@ export class EngineStore {
       .where((q) => q.whereNull("t.lock_until").orWhere("t.lock_until", "<=", now))
       .orderBy("t.create_time")
       .orderBy("t.id")
-      .limit(limit)
-      .select("t.*");
-    if (keys) query.whereIn("t.definition_key", keys as string[]);
-    if (exclude.length > 0) query.whereNotIn("t.id", exclude as string[]);
-    return (await query).map(externalTaskOf);
+      .limit(limit);
+    if (keys) query.whereIn("t.definition_key", keys);
+    if (exclude.length > 0) query.whereNotIn("t.id", exclude);
+    return query;
   }
 
   /** Locks an external task for a worker, when nobody else holds it; false when it was taken meanwhile. */
@@ -649,37 +513,40 @@ export class EngineStore {
   }
 
   async externalTaskCounts(): Promise<{ open: number; locked: number; incidents: number; completed: number }> {
-    const row = await this.knex("engine_external_tasks")
+    // count(*) is a bigint, which the driver gives as text: cast to integer in SQL.
+    const row: { open: number; locked: number; incidents: number; completed: number } | undefined = await this.knex("engine_external_tasks")
       .select(
-        this.knex.raw("count(*) FILTER (WHERE status = 'open') AS open"),
-        this.knex.raw("count(*) FILTER (WHERE status = 'open' AND lock_until IS NOT NULL) AS locked"),
-        this.knex.raw("count(*) FILTER (WHERE status = 'open' AND incident_time IS NOT NULL) AS incidents"),
-        this.knex.raw("count(*) FILTER (WHERE status = 'completed') AS completed"),
+        this.knex.raw("(count(*) FILTER (WHERE status = 'open'))::integer AS open"),
+        this.knex.raw("(count(*) FILTER (WHERE status = 'open' AND lock_until IS NOT NULL))::integer AS locked"),
+        this.knex.raw("(count(*) FILTER (WHERE status = 'open' AND incident_time IS NOT NULL))::integer AS incidents"),
+        this.knex.raw("(count(*) FILTER (WHERE status = 'completed'))::integer AS completed"),
       )
       .first();
-    return { open: Number(row?.open ?? 0), locked: Number(row?.locked ?? 0), incidents: Number(row?.incidents ?? 0), completed: Number(row?.completed ?? 0) };
+    return row ?? { open: 0, locked: 0, incidents: 0, completed: 0 };
   }
 
   async incidents(limit = 50): Promise<ExternalTaskRecord[]> {
-    const rows = await this.knex("engine_external_tasks").where({ status: "open" }).whereNotNull("incident_time").orderBy("incident_time", "desc").limit(limit);
-    return rows.map(externalTaskOf);
+    return this.externalTaskRows().where({ status: "open" }).whereNotNull("incident_time").orderBy("incident_time", "desc").limit(limit);
   }
 
   // History --------------------------------------------------------------------------------------------------------------------
 
   async variableUpdatesSince(since: IsoDate | null, keys: readonly string[] | null | undefined, window: Window): Promise<VariableUpdateRecord[]> {
-    const query = this.knex("engine_variable_updates").orderBy("time").orderBy("seq");
+    // The value is stored wrapped (see writeStep): read back what it wraps.
+    const query = this.knex("engine_variable_updates")
+      .select(without(VARIABLE_UPDATE_COLUMNS, "value"), this.knex.raw("?? -> 'value' AS ??", [VARIABLE_UPDATE_COLUMNS.value, "value"]))
+      .orderBy("time")
+      .orderBy("seq");
     if (since) query.where("time", ">=", since);
-    if (keys) query.whereIn("definition_key", keys as string[]);
-    return (await this.page(query, window)).map(variableUpdateOf);
+    if (keys) query.whereIn("definition_key", keys);
+    return this.page(query, window);
   }
 
   async operationsSince(since: IsoDate | null, keys: readonly string[] | null | undefined, window: Window): Promise<OperationRecord[]> {
-    const query = this.knex("engine_operations").orderBy("time").orderBy("id");
+    const query = this.knex("engine_operations").select(OPERATION_COLUMNS).orderBy("time").orderBy("id");
     if (since) query.where("time", ">=", since);
-    if (keys) query.whereIn("definition_key", keys as string[]);
-    const rows = await this.page(query, window);
-    return rows.map((row: any) => ({ id: row.id, time: row.time, instanceId: row.instance_id, definitionKey: row.definition_key, operation: row.operation }));
+    if (keys) query.whereIn("definition_key", keys);
+    return this.page(query, window);
   }
 
   /** The newest value of a time column (optionally among some process keys). */
@@ -687,9 +554,9 @@ export class EngineStore {
     const query = this.knex(table).max({ newest: column });
     if (filter.where) query.where(filter.where);
     if (filter.whereNot) query.whereNot(filter.whereNot);
-    if (filter.keys) query.whereIn("definition_key", filter.keys as string[]);
-    const row = await query.first();
-    return (row?.newest as string | null | undefined) ?? null;
+    if (filter.keys) query.whereIn("definition_key", filter.keys);
+    const row: { newest?: IsoDate | null } | undefined = await query.first();
+    return row?.newest ?? null;
   }
 
   // Steps --------------------------------------------------------------------------------------------------------------------------
@@ -697,37 +564,20 @@ export class EngineStore {
   /** Records one engine step, all or nothing; ConcurrentStepError when the instance moved on meanwhile. */
   async writeStep(step: StepWrite): Promise<void> {
     await this.knex.transaction(async (trx) => {
+      const instance = rowOf(INSTANCE_COLUMNS, step.instance);
       if (step.expectedRevision === null) {
-        await trx("engine_instances").insert(instanceRow(step.instance));
+        await trx("engine_instances").insert(instance);
       } else {
-        const count = await trx("engine_instances").where({ id: step.instance.id, revision: step.expectedRevision }).update(instanceRow(step.instance));
+        const count = await trx("engine_instances").where({ id: step.instance.id, revision: step.expectedRevision }).update(instance);
         if (count === 0) throw new ConcurrentStepError(step.instance.id);
       }
-      for (const task of step.tasks) await trx("engine_tasks").insert(taskRow(task)).onConflict("id").merge();
-      for (const task of step.externalTasks) await trx("engine_external_tasks").insert(externalTaskRow(task)).onConflict("id").merge();
+      for (const task of step.tasks) await trx("engine_tasks").insert(this.taskRow(task)).onConflict("id").merge();
+      for (const task of step.externalTasks) await trx("engine_external_tasks").insert(rowOf(EXTERNAL_TASK_COLUMNS, task)).onConflict("id").merge();
       if (step.variableUpdates.length > 0) {
-        await trx("engine_variable_updates").insert(
-          step.variableUpdates.map((update) => ({
-            id: update.id,
-            time: update.time,
-            instance_id: update.instanceId,
-            definition_id: update.definitionId,
-            definition_key: update.definitionKey,
-            variable_instance_id: update.variableInstanceId,
-            name: update.name,
-            revision: update.revision,
-            kind: update.kind,
-            type: update.type,
-            // Wrapped: a bare JSON string would be indistinguishable from JSON text when read back.
-            value: json({ value: update.value }),
-            task_id: update.taskId,
-            activity_instance_id: update.activityInstanceId,
-          })),
-        );
+        // Wrapped: a bare JSON string would be indistinguishable from JSON text when read back.
+        await trx("engine_variable_updates").insert(step.variableUpdates.map((update) => rowOf(VARIABLE_UPDATE_COLUMNS, { ...update, value: { value: update.value } })));
       }
-      for (const operation of step.operations ?? []) {
-        await trx("engine_operations").insert({ id: operation.id, time: operation.time, instance_id: operation.instanceId, definition_key: operation.definitionKey, operation: operation.operation });
-      }
+      for (const operation of step.operations ?? []) await trx("engine_operations").insert(rowOf(OPERATION_COLUMNS, operation));
     });
   }
 }

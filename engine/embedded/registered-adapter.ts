@@ -1,10 +1,10 @@
 // The engine adapter of the in-process engine an application registered under its name
-// (stores/engine/process-engine.ts), for an engine connector created before the application has its engine:
+// (engine/connector/process-engine.ts), for an engine connector created before the application has its engine:
 // every call goes to the engine registered at that moment. While none is registered a call waits a little,
 // then fails as "unavailable" (the connector tries again at its next poll). Closing it leaves the engine
 // alone: the application owns it.
-import { EngineError, type EngineAdapter } from "../engine-adapter.ts";
-import { engineOf, type ProcessEngine } from "../process-engine.ts";
+import { EngineError, type EngineAdapter } from "../connector/engine-adapter.ts";
+import { engineOf, type ProcessEngine } from "../connector/process-engine.ts";
 
 export function registeredEngineAdapter(applicationName: string, waitMs = 5000): EngineAdapter {
   const call = async (method: string, args: unknown[]): Promise<unknown> => {

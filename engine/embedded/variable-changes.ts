@@ -2,8 +2,8 @@
 // created (revision 0, a new variable instance id), updated (next revision; only when the value really changed)
 // or deleted — and where values set on an element go (its own input parameters first, then the process), as
 // in Camunda 7's variable scopes. Pure: no I/O; ids come from the caller.
-import { encodeTypedValue } from "../../../domain/engine/variables.ts";
-import { jsonEqual, type IsoDate, type JsonObject } from "../../../domain/types.ts";
+import { encodeTypedValue } from "../../domain/engine/variables.ts";
+import { jsonEqual, type IsoDate, type JsonObject } from "../../domain/types.ts";
 import type { VariableMeta, VariableUpdateRecord } from "./engine-store.ts";
 
 /** Splits values set on an element into those of its own (input parameters) and those of the process. */

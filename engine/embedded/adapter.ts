@@ -25,10 +25,10 @@ import type {
   ProcessInstanceInfo,
   StartProcessRequest,
   VariableUpdate,
-} from "./engine-adapter.ts";
-import type { DefinitionRecord, EngineStore, InstanceRecord, TaskRecord } from "./embedded/engine-store.ts";
+} from "../connector/engine-adapter.ts";
+import type { DefinitionRecord, EngineStore, InstanceRecord, TaskRecord } from "./engine-store.ts";
 
-/** What the adapter needs of the engine (embedded-engine.ts). */
+/** What the adapter needs of the engine (engine.ts). */
 export interface EmbeddedEngineCore {
   store(): Promise<EngineStore>;
   claim(taskId: string, userId: string): Promise<void>;

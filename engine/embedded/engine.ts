@@ -1,16 +1,15 @@
 // The embedded BPMN engine: a ProcessEngine over `bpmn-engine` 25 that runs the same BPMN files as Operaton
-// (the `camunda:` attributes through camunda-bpmn-moddle, `${…}` through domain/engine/expressions.ts) with
-// no Java, its state in its own tables on PostgreSQL or PGlite (stores/engine/embedded/engine-store.ts).
+// (read once per resource with bpmn-moddle and camunda-bpmn-moddle, engine/bpmn-model.ts; `${…}` through
+// domain/engine/expressions.ts) with no Java, its state in its own tables on PostgreSQL or PGlite (engine-store.ts).
 //
-// How it works: every change of a process instance is one *step* (embedded/bpmn-runtime.ts) — start it, or
+// How it works: every change of a process instance is one *step* (bpmn-runtime.ts) — start it, or
 // recover it from its saved bpmn-engine state and complete one user task or external task — run until
 // everything waits or ends, and recorded in one transaction together with what the step did: user tasks and
 // external tasks created and ended, variable updates, the instance's end. Steps of one instance never overlap
 // (a lock per instance, and a revision check in the database), and nothing of an instance is kept in memory
 // between steps, so a restart resumes exactly where the last committed step left off; a step that failed or
 // was cut short by a crash left nothing behind. Times are the engine's clock, ISO UTC, so the connector's
-// change feeds (stores/engine/embedded-adapter.ts) read tasks, instances and variables like Operaton's
-// runtime and history.
+// change feeds (adapter.ts) read tasks, instances and variables like Operaton's runtime and history.
 //
 // Service tasks with `camunda:type="external"` wait as external tasks; the engine's own worker loop hands
 // them to the handlers subscribed for their topic, with Operaton's outcome semantics: returned variables
@@ -18,17 +17,16 @@
 // growing back-off and finally leaves an incident (the task stays, shown in status() and the log).
 import { createHash, randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { processAttributesOf } from "../../domain/engine/bpmn-process-attributes.ts";
 import { ExpressionError } from "../../domain/engine/expressions.ts";
 import { shiftIsoDate } from "../../domain/engine/variables.ts";
 import type { IsoDate, JsonObject } from "../../domain/types.ts";
-import { embeddedDatabaseDirectory, schemaName } from "../database.ts";
+import { embeddedDatabaseDirectory, schemaName } from "../../stores/database.ts";
 import { readEnvironment } from "../../lib/env.ts";
-import { EngineError, isEngineError, type StartProcessRequest } from "./engine-adapter.ts";
-import { EmbeddedAdapter, type EmbeddedEngineCore } from "./embedded-adapter.ts";
-import { AttributeError, inputParameters, outputParameters, userTaskAttributes } from "./embedded/camunda-attributes.ts";
-import type { InstanceRun, ProcessDescription, WaitingActivity } from "./embedded/bpmn-runtime.ts";
-import { diffVariables, splitByScope } from "./embedded/variable-changes.ts";
+import { EngineError, isEngineError, type StartProcessRequest } from "../connector/engine-adapter.ts";
+import { EmbeddedAdapter, type EmbeddedEngineCore } from "./adapter.ts";
+import { AttributeError, inputParameters, outputParameters, userTaskAttributes } from "./camunda-attributes.ts";
+import type { InstanceRun, ProcessDescription, WaitingActivity } from "./bpmn-runtime.ts";
+import { diffVariables, splitByScope } from "./variable-changes.ts";
 import {
   ConcurrentStepError,
   EngineStore,
@@ -38,9 +36,9 @@ import {
   type OperationRecord,
   type StepWrite,
   type TaskRecord,
-} from "./embedded/engine-store.ts";
-import type { ExternalTaskHandler, ExternalTaskInput, TopicOptions } from "./external-tasks.ts";
-import type { BpmnResource, ProcessEngine } from "./process-engine.ts";
+} from "./engine-store.ts";
+import type { ExternalTaskHandler, ExternalTaskInput, TopicOptions } from "../connector/external-tasks.ts";
+import type { BpmnResource, ProcessEngine } from "../connector/process-engine.ts";
 import { sleep } from "../../lib/sleep.ts";
 import { KeyedSerialQueue } from "../../lib/serial.ts";
 
@@ -49,9 +47,9 @@ import { KeyedSerialQueue } from "../../lib/serial.ts";
  * something or the first step of an instance, not with the engine: a restart with nothing to deploy or to run does
  * not need them.
  */
-let runtime: Promise<typeof import("./embedded/bpmn-runtime.ts")> | null = null;
-function bpmnRuntime(): Promise<typeof import("./embedded/bpmn-runtime.ts")> {
-  runtime ??= import("./embedded/bpmn-runtime.ts");
+let runtime: Promise<typeof import("./bpmn-runtime.ts")> | null = null;
+function bpmnRuntime(): Promise<typeof import("./bpmn-runtime.ts")> {
+  runtime ??= import("./bpmn-runtime.ts");
   return runtime;
 }
 
@@ -302,19 +300,18 @@ export class EmbeddedEngine implements ProcessEngine, EmbeddedEngineCore {
       for (const bp of processes.filter((p) => p.executable)) {
         if (definitions.some((d) => d.key === bp.key)) throw new EngineError("invalid", `process ${bp.key} is defined twice in deployment ${deploymentName}`);
         for (const warning of bp.warnings) this.logger.warn(`Embedded engine: ${resource.name}: ${bp.key}: ${warning}`);
-        const attributes = processAttributesOf(resource.content, bp.key);
         definitions.push({
           id: (version) => `${bp.key}:${version}:${randomUUID()}`,
           key: bp.key,
-          name: bp.name ?? attributes?.name ?? null,
-          versionTag: attributes?.versionTag ?? null,
+          name: bp.name,
+          versionTag: bp.versionTag,
           description: bp.description,
           deploymentId,
           resourceName: resource.name,
           startFormKey: bp.startFormKey,
-          startableInTasklist: attributes?.startableInTasklist ?? true,
-          candidateStarterUsers: attributes?.candidateStarterUsers ?? [],
-          candidateStarterGroups: attributes?.candidateStarterGroups ?? [],
+          startableInTasklist: bp.startableInTasklist,
+          candidateStarterUsers: bp.candidateStarterUsers,
+          candidateStarterGroups: bp.candidateStarterGroups,
           suspended: false,
           serializedSource: bp.serializedSource!,
         });
