@@ -32,7 +32,7 @@ export default tseslint.config(
       "services/process-variable.service.ts",
       "test/unit/event-log.test.ts",
     ],
-    ignores: ["lib/gateway-security.ts", "lib/openapi.ts", "lib/tasklist-dto.ts"],
+    ignores: ["gateway/gateway-security.ts", "gateway/openapi.ts", "gateway/tasklist-dto.ts"],
     rules: { "@typescript-eslint/no-explicit-any": "error" },
   },
   {

@@ -33,13 +33,13 @@ import {
   tooManyStreams,
   type Caller,
   type GatedRequest,
-} from "../lib/gateway-security.ts";
+} from "../gateway/gateway-security.ts";
 import { Directory } from "../lib/directory.ts";
-import { openApiDocument } from "../lib/openapi.ts";
-import { aliasesOf, openApiRoutesOf, type TableRoute } from "../lib/route-table.ts";
-import { dataEntryDto, FormUrls, processDto, taskDto, viewSort } from "../lib/tasklist-dto.ts";
+import { openApiDocument } from "../gateway/openapi.ts";
+import { aliasesOf, openApiRoutesOf, type TableRoute } from "../gateway/route-table.ts";
+import { dataEntryDto, FormUrls, processDto, taskDto, viewSort } from "../gateway/tasklist-dto.ts";
 import { isoDate } from "../lib/params.ts";
-import { AnswerCache } from "../lib/answer-cache.ts";
+import { AnswerCache } from "../gateway/answer-cache.ts";
 import { compareTokens } from "../lib/tokens.ts";
 import type { TaskpoolPrometheusReporter } from "../lib/metrics.ts";
 import type { User } from "../domain/types.ts";
@@ -95,10 +95,10 @@ const env = readEnvironment();
 export const POLYFLOW_BASE_PATH = "/polyflow-platform/rest";
 /** The live event stream under both base paths (browsers' EventSource sends no headers: see authenticate). */
 const EVENT_STREAM_PATHS = new Set(["/api/events", `${POLYFLOW_BASE_PATH}/events`]);
-/** Streams whose credentials may come in the query string (lib/gateway-security.ts: EventSource sends no headers). */
+/** Streams whose credentials may come in the query string (gateway/gateway-security.ts: EventSource sends no headers). */
 const STREAM_PATHS = [...EVENT_STREAM_PATHS, "/api/dashboard/events"];
 
-// ---- the routes: one table per route of the gateway, serving and documenting them (lib/route-table.ts) ----
+// ---- the routes: one table per route of the gateway, serving and documenting them (gateway/route-table.ts) ----
 
 const list = { type: "array", items: { type: "object" } };
 const count = { "X-ElementCount": { description: "Total number of matching elements", schema: { type: "integer" } } };
@@ -237,7 +237,7 @@ const ApiService: ServiceSchema<any> = {
         authentication: true,
         mergeParams: false,
         bodyParsers: { json: { strict: false, limit: "1mb" } },
-        // Rate limiting is the gate's (lib/gateway-security.ts): it runs before the body is parsed.
+        // Rate limiting is the gate's (gateway/gateway-security.ts): it runs before the body is parsed.
         onBeforeCall(this: any, _ctx: Context, _route: unknown, req: GatedRequest & { $params?: { body?: unknown; query?: unknown; params?: unknown } }) {
           checkInput(req.$params);
         },
@@ -498,7 +498,7 @@ const ApiService: ServiceSchema<any> = {
   methods: {
     // ---- authentication ----
 
-    /** The caller the gate identified (lib/gateway-security.ts); the public route lets anonymous callers through. */
+    /** The caller the gate identified (gateway/gateway-security.ts); the public route lets anonymous callers through. */
     authenticate(this: any, ctx: Context<unknown, Meta>, route: { opts: { name: string } }, req: GatedRequest): (User & { id?: string }) | null {
       const caller: Caller | null = callerOf(req, this.auth, route.opts.name === "rest");
       ctx.meta.operator = caller?.operator ?? false;
@@ -543,7 +543,7 @@ const ApiService: ServiceSchema<any> = {
     /**
      * A list answer (a page of a view query and its total): kept per question (the view action and its parameters,
      * the caller included) with the view version it was computed from, and sent again as it was while the view
-     * has not moved on — the view only confirms the version (lib/answer-cache.ts). The body is serialised once.
+     * has not moved on — the view only confirms the version (gateway/answer-cache.ts). The body is serialised once.
      */
     async listAnswer<E>(this: any, ctx: ApiContext, action: string, params: Record<string, unknown>, render: (elements: E[]) => unknown[]): Promise<string | unknown[]> {
       const answers: AnswerCache = this.answers;
@@ -814,7 +814,7 @@ const ApiService: ServiceSchema<any> = {
     this.openResponses = new Set();
     this.sseHistory = [];
     this.dashboardListeners = new Set();
-    // One authentication for every gateway (lib/gateway-security.ts); tests pass their own environment.
+    // One authentication for every gateway (gateway/gateway-security.ts); tests pass their own environment.
     const security = gatewaySecurityFromEnv(this.settings.securityEnv ?? process.env);
     this.auth = new Authenticator(security, this.directory);
     this.gate = new Gate(this.auth, { streamPaths: STREAM_PATHS });

@@ -10,8 +10,8 @@ import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import ApiGateway from "moleculer-web";
 import { createRemoteJWKSet, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
-import { ErrorTypes, unauthorized, validationError, type FieldProblem } from "./errors.ts";
-import type { Directory } from "./directory.ts";
+import { ErrorTypes, unauthorized, validationError, type FieldProblem } from "../lib/errors.ts";
+import type { Directory } from "../lib/directory.ts";
 import type { User } from "../domain/types.ts";
 import { FORBIDDEN_KEYS } from "../domain/calendar.ts";
 
