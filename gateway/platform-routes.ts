@@ -8,15 +8,16 @@
 // The REST API answers under /api and, the same routes again, under Polyflow's base path /polyflow-platform/rest,
 // so that Polyflow's task list and clients generated from its contract work without a proxy.
 import { createRequire } from "node:module";
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Context } from "moleculer";
+import serveStatic from "serve-static";
 import { isoDate } from "../lib/params.ts";
 import type { User } from "../domain/types.ts";
-import { sendHtml, type Caller, type GatedRequest } from "./gateway-security.ts";
+import { checkInput, sendHtml, type Caller, type GatedRequest } from "./gateway-security.ts";
 import { openApiDocument } from "./openapi.ts";
-import { openApiRoutesOf, type TableRoute } from "./route-table.ts";
+import { aliasesOf, openApiRoutesOf, type TableRoute } from "./route-table.ts";
 import { INTERACTION_SUMMARIES } from "./task-list.ts";
 
 const require = createRequire(import.meta.url);
@@ -206,4 +207,60 @@ export function platformOpenApi(): ReturnType<typeof openApiDocument> {
     openApiRoutesOf([...PUBLIC_ROUTES, ...REST_ROUTES], (action) => ACTION_PARAMS[action.replace(/^api\./, "") as keyof typeof ACTION_PARAMS]),
   );
   return document;
+}
+
+/** An event stream is not a request in flight: a stopping node must not wait for it to end (moleculer-web's rootCallOptions). */
+export function untrackedStreams(options: Record<string, unknown>, req: IncomingMessage): void {
+  const path = (req.url ?? "").split("?")[0]!;
+  if (EVENT_STREAM_PATHS.has(path) || path === DASHBOARD_STREAM_PATH) options.tracking = false;
+}
+
+const files = (name: string, path: string, dir: string) => ({ name, path, mappingPolicy: "restrict", use: [serveStatic(dir, { index: false })], aliases: {} });
+
+/** The gateway's moleculer-web routes; `onError` answers a route's errors (called with the service as `this`). */
+export function gatewayRoutes(onError: (req: IncomingMessage, res: ServerResponse, err: Error) => void): object[] {
+  return [
+    {
+      name: "public",
+      path: "/",
+      mappingPolicy: "restrict",
+      // Optional: an operator's credentials open the operator endpoints; anonymous callers get the rest.
+      authentication: true,
+      bodyParsers: false,
+      onBeforeCall: (_ctx: Context, _route: unknown, req: GatedRequest & { query?: unknown }) => checkInput({ query: req.query }),
+      aliases: aliasesOf(PUBLIC_ROUTES),
+      onError,
+    },
+    {
+      name: "rest",
+      path: "/",
+      mappingPolicy: "restrict",
+      authentication: true,
+      mergeParams: false,
+      bodyParsers: { json: { strict: false, limit: "1mb" } },
+      // Rate limiting is the gate's (gateway/gateway-security.ts): it runs before the body is parsed.
+      onBeforeCall: (_ctx: Context, _route: unknown, req: GatedRequest & { $params?: { body?: unknown; query?: unknown; params?: unknown } }) => checkInput(req.$params),
+      // Every route also under Polyflow's base path: one route, not a copy — the same authentication, body parsers
+      // and rate limit (one count for both paths); the route therefore sits at the root, with full paths.
+      aliases: aliasesOf(REST_ROUTES, restPaths),
+      onError,
+    },
+    // Files: Swagger UI's own (next to our index page), the dashboard's and the task list's.
+    files("swagger-ui-assets", "/swagger-ui", SWAGGER_UI_DIR),
+    files("dashboard-assets", "/dashboard", join(PUBLIC_DIR, "dashboard")),
+    files("assets", "/assets", join(PUBLIC_DIR, "assets")),
+  ];
+}
+
+/** moleculer-web's settings of the platform gateway (port and address aside). */
+export function gatewaySettings(onError: (req: IncomingMessage, res: ServerResponse, err: Error) => void) {
+  return {
+    logRequest: "debug",
+    logResponse: "debug",
+    log4XXResponses: false,
+    httpServerTimeout: 0, // event streams stay open
+    rootCallOptions: untrackedStreams,
+    routes: gatewayRoutes(onError),
+    onError,
+  };
 }

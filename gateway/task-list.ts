@@ -7,7 +7,7 @@ import { notFound } from "../lib/errors.ts";
 import type { User } from "../domain/types.ts";
 import type { ActionCall } from "./action-call.ts";
 import type { AnswerCache } from "./answer-cache.ts";
-import { dataEntryDto, taskDto, viewSort, type FormUrls } from "./tasklist-dto.ts";
+import { dataEntryDto, processDto, taskDto, viewSort, type FormUrls } from "./tasklist-dto.ts";
 
 type Row = Record<string, unknown>;
 
@@ -81,7 +81,29 @@ export async function listAnswer<E>(call: ActionCall, answers: AnswerCache, acti
   return { body: answer.body, headers: { "X-ElementCount": String(answer.total) }, type: "application/json; charset=utf-8" };
 }
 
+// ---- one task, one data entry ----
+
+/** GET /api/task/:id: the task with its data entries. */
+export async function taskWithDataEntries(call: ActionCall, user: User, id: string, urls: FormUrls) {
+  const found = (await call("view.taskWithDataEntriesForId", { id, user })) as { task: Row; dataEntries: Row[] } | null;
+  if (!found) throw notFound(`Task ${id} not found`);
+  return renderTasks(urls)([found])[0]!;
+}
+
+/** GET /api/business-data-entries/:entryType/:entryId. */
+export async function dataEntry(call: ActionCall, user: User, identity: { entryType: string; entryId: string }, urls: FormUrls) {
+  const entry = (await call("view.dataEntryForIdentity", { ...identity, user })) as Row | null;
+  if (!entry) throw notFound(`Data entry ${identity.entryType}/${identity.entryId} not found`);
+  return dataEntryDto(entry, urls);
+}
+
 // ---- processes ----
+
+/** GET /api/processes: what the user may start. Every list carries its total (Polyflow's contract declares it here too); this one is never paged. */
+export async function processes(call: ActionCall, user: User, urls: FormUrls): Promise<Answer<unknown[]>> {
+  const defs = (await call("view.processDefinitionsStartableByUser", { user })) as Row[];
+  return { body: defs.map((d) => processDto(d, urls)), headers: { "X-ElementCount": String(defs.length) } };
+}
 
 /** POST /api/processes/:applicationName/:processDefinitionKey/start: the owning application's engine starts it. */
 export async function startProcess(call: ActionCall, user: User, which: { applicationName: string; processDefinitionKey: string }, body: { businessKey?: string; variables?: Row } | undefined) {

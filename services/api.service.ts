@@ -7,49 +7,34 @@
 import ApiGateway from "moleculer-web";
 import type { Context, ServiceSettingSchema } from "moleculer";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import { join } from "node:path";
-import serveStatic from "serve-static";
-import { readEnvironment, type Environment } from "../lib/env.ts";
-import { forbidden, notFound } from "../lib/errors.ts";
+import { readEnvironment } from "../lib/env.ts";
 import { waitingFor } from "../lib/dependency-wait.ts";
-import { Directory } from "../lib/directory.ts";
 import { defineService } from "../lib/schema.ts";
 import type { TaskpoolPrometheusReporter } from "../lib/metrics.ts";
 import type { User } from "../domain/types.ts";
-import { Authenticator, callerOf, checkInput, errorResponse, Gate, gatewaySecurityFromEnv, sendError, sendUnrouted, StreamLimiter, tooManyStreams, type Caller, type GatedRequest, type RouteAlias } from "../gateway/gateway-security.ts";
-import { AnswerCache } from "../gateway/answer-cache.ts";
-import { aliasesOf } from "../gateway/route-table.ts";
-import { dataEntryDto, FormUrls, processDto, taskDto } from "../gateway/tasklist-dto.ts";
-import { clusterSnapshot, DashboardStreams } from "../gateway/dashboard.ts";
-import { EventStreams, type ChangeBatch, type StartRefusal } from "../gateway/event-streams.ts";
+import { callerOf, errorResponse, sendError, sendUnrouted, tooManyStreams, type Caller, type GatedRequest, type RouteAlias } from "../gateway/gateway-security.ts";
+import { clusterSnapshot } from "../gateway/dashboard.ts";
+import { platformGatewayParts, type PlatformGatewayParts } from "../gateway/platform-gateway.ts";
+import type { ChangeBatch, StartRefusal } from "../gateway/event-streams.ts";
 import { readiness } from "../gateway/readiness.ts";
 import type { ActionCall } from "../gateway/action-call.ts";
 import * as taskList from "../gateway/task-list.ts";
-import { ACTION_PARAMS, DASHBOARD_STREAM_PATH, EVENT_STREAM_PATHS, platformOpenApi, PUBLIC_DIR, PUBLIC_ROUTES, REST_ROUTES, restPaths, STREAM_PATHS, SWAGGER_UI_DIR, type ApiMeta, type GatewayRequest, type PlatformGateway } from "../gateway/platform-routes.ts";
+import { ACTION_PARAMS, gatewaySettings, platformOpenApi, type ApiMeta, type GatewayRequest, type PlatformGateway } from "../gateway/platform-routes.ts";
 
 // The error mapping is the shared one of every gateway, and the Polyflow base path the routes': exported here too
 // for the modules that imported them from here.
 export { errorResponse };
 export { POLYFLOW_BASE_PATH } from "../gateway/platform-routes.ts";
 
-interface ApiSettings extends ServiceSettingSchema {
+type ApiSettings = ServiceSettingSchema & Partial<ReturnType<typeof gatewaySettings>> & {
   port?: number;
   ip?: string;
   /** The gateway's authentication settings (gateway/gateway-security.ts); default the process's environment. */
   securityEnv?: NodeJS.ProcessEnv;
-  /** moleculer-web's own, as used here. */
-  logRequest?: string;
-  logResponse?: string;
-  log4XXResponses?: boolean;
-  httpServerTimeout?: number;
-  rootCallOptions?: (options: Record<string, unknown>, req: IncomingMessage) => void;
-  routes?: object[];
-  onError?: (req: IncomingMessage, res: ServerResponse, err: Error) => void;
-}
+};
 
 interface Methods extends PlatformGateway {
   authenticate(ctx: Context<unknown, ApiMeta>, route: { opts: { name: string } }, req: GatedRequest): (User & { id?: string }) | null;
-  assertOperator(meta: ApiMeta, always?: boolean): void;
   send404(req: IncomingMessage, res: ServerResponse): void;
   errorHandler(req: IncomingMessage, res: ServerResponse, err: unknown): void;
   httpHandler(req: GatedRequest, res: ServerResponse, next?: (err?: unknown) => void): Promise<unknown>;
@@ -59,17 +44,7 @@ interface Methods extends PlatformGateway {
   answer<B>(ctx: ApiContext, answer: taskList.Answer<B>): B;
 }
 
-interface Locals {
-  config: Environment["api"];
-  directory: Directory;
-  formUrls: FormUrls;
-  /** Replaced by bench/api.bench.ts: read at every call. */
-  answers: AnswerCache;
-  auth: Authenticator;
-  gate: Gate;
-  streamLimiter: StreamLimiter;
-  events: EventStreams;
-  dashboard: DashboardStreams;
+interface Locals extends PlatformGatewayParts {
   /** moleculer-web's: the routes' aliases and the HTTP server. */
   aliases: RouteAlias[];
   server?: Server;
@@ -83,7 +58,6 @@ const env = readEnvironment();
 const onError = function (this: Methods, req: IncomingMessage, res: ServerResponse, err: Error) {
   this.sendApiError(req, res, err);
 };
-const files = (name: string, path: string, dir: string) => ({ name, path, mappingPolicy: "restrict", use: [serveStatic(dir, { index: false })], aliases: {} });
 const interactionAction = (name: taskList.InteractionName) => ({
   params: ACTION_PARAMS[name],
   handler(this: Methods & Locals, ctx: ApiContext<{ query: { wait?: boolean } | undefined }>) {
@@ -101,47 +75,7 @@ const ApiService = defineService<ApiSettings, Methods, Locals>({
   settings: {
     port: env.port,
     ip: env.host,
-    logRequest: "debug",
-    logResponse: "debug",
-    log4XXResponses: false,
-    httpServerTimeout: 0, // event streams stay open
-    // An event stream is not a request in flight: a stopping node must not wait for it to end.
-    rootCallOptions(options: Record<string, unknown>, req: IncomingMessage) {
-      const path = (req.url ?? "").split("?")[0]!;
-      if (EVENT_STREAM_PATHS.has(path) || path === DASHBOARD_STREAM_PATH) options.tracking = false;
-    },
-    routes: [
-      {
-        name: "public",
-        path: "/",
-        mappingPolicy: "restrict",
-        // Optional: an operator's credentials open the operator endpoints; anonymous callers get the rest.
-        authentication: true,
-        bodyParsers: false,
-        onBeforeCall: (_ctx: Context, _route: unknown, req: GatedRequest & { query?: unknown }) => checkInput({ query: req.query }),
-        aliases: aliasesOf(PUBLIC_ROUTES),
-        onError,
-      },
-      {
-        name: "rest",
-        path: "/",
-        mappingPolicy: "restrict",
-        authentication: true,
-        mergeParams: false,
-        bodyParsers: { json: { strict: false, limit: "1mb" } },
-        // Rate limiting is the gate's (gateway/gateway-security.ts): it runs before the body is parsed.
-        onBeforeCall: (_ctx: Context, _route: unknown, req: GatedRequest & { $params?: { body?: unknown; query?: unknown; params?: unknown } }) => checkInput(req.$params),
-        // Every route also under Polyflow's base path: one route, not a copy — the same authentication, body parsers
-        // and rate limit (one count for both paths); the route therefore sits at the root, with full paths.
-        aliases: aliasesOf(REST_ROUTES, restPaths),
-        onError,
-      },
-      // Files: Swagger UI's own (next to our index page), the dashboard's and the task list's.
-      files("swagger-ui-assets", "/swagger-ui", SWAGGER_UI_DIR),
-      files("dashboard-assets", "/dashboard", join(PUBLIC_DIR, "dashboard")),
-      files("assets", "/assets", join(PUBLIC_DIR, "assets")),
-    ],
-    onError,
+    ...gatewaySettings(onError),
   },
 
   actions: {
@@ -154,7 +88,7 @@ const ApiService = defineService<ApiSettings, Methods, Locals>({
     },
     users(ctx: ApiContext) {
       // The directory is the demo login's list: without the demo header nobody logs in with it, so only operators see it.
-      if (!this.auth.settings.headerEnabled) this.assertOperator(ctx.meta, true);
+      if (!this.auth.settings.headerEnabled) this.auth.assertOperator(ctx.meta, true);
       const body = this.directory.users.map((u) => ({ id: u.id, username: u.username, displayName: u.displayName ?? u.username }));
       return this.answer(ctx, { body, headers: { "X-ElementCount": String(this.directory.users.length) } });
     },
@@ -164,9 +98,7 @@ const ApiService = defineService<ApiSettings, Methods, Locals>({
       return { username, groups, displayName: this.directory.find(username)?.displayName ?? username };
     },
     async processes(ctx: ApiContext) {
-      const defs = (await ctx.call("view.processDefinitionsStartableByUser", { user: this.userOf(ctx) })) as Record<string, unknown>[];
-      // Every list carries its total (Polyflow's contract declares it here too); this one is never paged.
-      return this.answer(ctx, { body: defs.map((d) => processDto(d, this.formUrls)), headers: { "X-ElementCount": String(defs.length) } });
+      return this.answer(ctx, await taskList.processes(callOf(ctx), this.userOf(ctx), this.formUrls));
     },
     processStart: {
       params: ACTION_PARAMS.processStart,
@@ -189,10 +121,8 @@ const ApiService = defineService<ApiSettings, Methods, Locals>({
     },
     task: {
       params: ACTION_PARAMS.task,
-      async handler(ctx: ApiContext) {
-        const found = (await ctx.call("view.taskWithDataEntriesForId", { id: ctx.params.params.id, user: this.userOf(ctx) })) as { task: Record<string, unknown>; dataEntries: Record<string, unknown>[] } | null;
-        if (!found) throw notFound(`Task ${ctx.params.params.id} not found`);
-        return { task: taskDto(found.task, this.formUrls), dataEntries: found.dataEntries.map((d) => dataEntryDto(d, this.formUrls)) };
+      handler(ctx: ApiContext) {
+        return taskList.taskWithDataEntries(callOf(ctx), this.userOf(ctx), ctx.params.params.id!, this.formUrls);
       },
     },
     claim: interactionAction("claim"),
@@ -209,34 +139,26 @@ const ApiService = defineService<ApiSettings, Methods, Locals>({
     },
     dataEntry: {
       params: ACTION_PARAMS.dataEntry,
-      async handler(ctx: ApiContext) {
-        const entry = (await ctx.call("view.dataEntryForIdentity", { ...ctx.params.params, user: this.userOf(ctx) })) as Record<string, unknown> | null;
-        if (!entry) throw notFound(`Data entry ${ctx.params.params.entryType}/${ctx.params.params.entryId} not found`);
-        return dataEntryDto(entry, this.formUrls);
+      handler(ctx: ApiContext<{ params: { entryType: string; entryId: string } }>) {
+        return taskList.dataEntry(callOf(ctx), this.userOf(ctx), ctx.params.params, this.formUrls);
       },
     },
     dashboard(ctx: ApiContext) {
-      this.assertOperator(ctx.meta);
+      this.auth.assertOperator(ctx.meta);
       return clusterSnapshot(callOf(ctx), ctx.meta.operator === true);
     },
   },
 
   events: {
     // An engine refused a start a user asked for: tell that user (on every gateway, wherever they are connected).
-    "processDefinition.startRefused": {
-      context: true,
-      handler(ctx: Context<StartRefusal>) {
-        this.events.publishStartRefusal(ctx.params);
-      },
+    "processDefinition.startRefused"(ctx: Context<StartRefusal>) {
+      this.events.publishStartRefusal(ctx.params);
     },
-    "view.changed": {
-      context: true,
-      handler(ctx: Context<ChangeBatch>) {
-        // Views in memory each project (and announce) every change: a gateway next to one listens to it alone.
-        const local = this.broker.getLocalService("view") as { settings?: { store?: string } } | undefined;
-        if (local?.settings?.store === "memory" && ctx.nodeID !== this.broker.nodeID) return;
-        this.events.publishChanges(ctx.params);
-      },
+    "view.changed"(ctx: Context<ChangeBatch>) {
+      // Views in memory each project (and announce) every change: a gateway next to one listens to it alone.
+      const local = this.broker.getLocalService("view") as { settings?: { store?: string } } | undefined;
+      if (local?.settings?.store === "memory" && ctx.nodeID !== this.broker.nodeID) return;
+      this.events.publishChanges(ctx.params);
     },
   },
 
@@ -247,13 +169,6 @@ const ApiService = defineService<ApiSettings, Methods, Locals>({
       ctx.meta.operator = caller?.operator ?? false;
       (req as GatewayRequest).$caller = caller;
       return caller?.user ?? null;
-    },
-    /** Operator endpoints: with authentication configured (a JWT key), only members of the operator group. */
-    assertOperator(meta, always = false) {
-      if (!always && !this.auth.operatorsRequired) return;
-      if (meta.operator) return;
-      if (!meta.user) throw this.auth.missingCredentials();
-      throw forbidden(`Only members of the operator group may use this`);
     },
     /** No route took the request: 405 if the path exists for another method, else 404. */
     send404(req, res) {
@@ -292,13 +207,13 @@ const ApiService = defineService<ApiSettings, Methods, Locals>({
       if (!this.events.open(req, res, req.$ctx.meta.user!, resume)) tooManyStreams(res);
     },
     openDashboardStream(req, res) {
-      this.assertOperator(req.$ctx.meta);
+      this.auth.assertOperator(req.$ctx.meta);
       const caller = req.$caller ?? null;
       const limitKey = caller ? `user:${caller.user.username}` : `ip:${req.socket.remoteAddress ?? "unknown"}`;
       if (!this.dashboard.open(req, res, { limitKey, hostDetails: caller?.operator === true, expiresAt: caller?.expiresAt ?? null })) tooManyStreams(res);
     },
     sendMetrics(req, res) {
-      this.assertOperator(req.$ctx.meta);
+      this.auth.assertOperator(req.$ctx.meta);
       const reporters = (this.broker.metrics as unknown as { reporter?: object[] }).reporter ?? [];
       const reporter = reporters.find((r): r is TaskpoolPrometheusReporter => typeof (r as TaskpoolPrometheusReporter).render === "function");
       res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
@@ -307,21 +222,8 @@ const ApiService = defineService<ApiSettings, Methods, Locals>({
   },
 
   created() {
-    const configured = readEnvironment();
-    this.config = configured.api;
-    this.directory = Directory.load();
-    this.formUrls = FormUrls.fromEnvironment(configured.formUrls ?? undefined, String(configured.appPort), configured.publicUrl);
-    this.answers = new AnswerCache(configured.api.answerCacheBytes);
-    // One authentication for every gateway (gateway/gateway-security.ts); tests pass their own environment.
-    const security = gatewaySecurityFromEnv(this.settings.securityEnv ?? process.env);
-    this.auth = new Authenticator(security, this.directory);
-    this.gate = new Gate(this.auth, { streamPaths: STREAM_PATHS });
-    this.streamLimiter = new StreamLimiter(security);
-    const limit = (key: string) => this.streamLimiter.open(key);
-    this.events = new EventStreams({ retentionMs: this.config.sseRetentionMs, retentionEvents: this.config.sseRetentionEvents, limit });
-    const snapshot = (hostDetails: boolean) => clusterSnapshot((action, params, opts) => this.broker.call(action, params, opts), hostDetails);
-    this.dashboard = new DashboardStreams({ snapshot, intervalMs: this.config.dashboardIntervalMs, limit });
-    Object.assign(this.settings, configured.api);
+    Object.assign(this, platformGatewayParts(this.settings.securityEnv, (action, params, opts) => this.broker.call(action, params, opts)));
+    Object.assign(this.settings, this.config);
   },
 
   stopped() {
