@@ -7,7 +7,7 @@ import { notFound } from "../lib/errors.ts";
 import type { User } from "../domain/types.ts";
 import type { ActionCall } from "./action-call.ts";
 import type { AnswerCache } from "./answer-cache.ts";
-import { dataEntryDto, processDto, taskDto, viewSort, type FormUrls } from "./tasklist-dto.ts";
+import { dataEntryDto, processDto, taskDto, viewSort, type FormUrls, type ProcessDocument } from "./tasklist-dto.ts";
 
 type Row = Record<string, unknown>;
 
@@ -101,7 +101,7 @@ export async function dataEntry(call: ActionCall, user: User, identity: { entryT
 
 /** GET /api/processes: what the user may start. Every list carries its total (Polyflow's contract declares it here too); this one is never paged. */
 export async function processes(call: ActionCall, user: User, urls: FormUrls): Promise<Answer<unknown[]>> {
-  const defs = (await call("view.processDefinitionsStartableByUser", { user })) as Row[];
+  const defs = (await call("view.processDefinitionsStartableByUser", { user })) as ProcessDocument[];
   return { body: defs.map((d) => processDto(d, urls)), headers: { "X-ElementCount": String(defs.length) } };
 }
 
