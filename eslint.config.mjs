@@ -35,7 +35,6 @@ export default tseslint.config(
       "test/unit/event-log.test.ts",
       "test/unit/gateway/**/*.ts",
     ],
-    ignores: ["gateway/openapi.ts"],
     rules: { "@typescript-eslint/no-explicit-any": "error" },
   },
   {
