@@ -2,6 +2,7 @@
 // "Configuration"); every other module asks this one instead of reading process.env itself.
 import { hostname } from "node:os";
 import { resolve } from "node:path";
+import type { EnrichmentConfig } from "../engine/connector/enrichment.ts";
 
 export interface Environment {
   nodeId: string;
@@ -49,6 +50,28 @@ export interface Environment {
     /** API_ANSWER_CACHE_MB: memory for the list answers kept per caller and view version (lib/answer-cache.ts); 0: off. */
     answerCacheBytes: number;
   };
+  /**
+   * The engine connector of a process application (engine/connector/settings.ts). Null: not set, the
+   * connector's default (or its application's) applies.
+   */
+  engine: {
+    /** APPLICATION_NAME: the process application the generic `engineConnector` speaks for. */
+    applicationName: string | null;
+    /** ENGINE_URL: REST base of an Operaton / Camunda 7 engine; null: the engine registered in this process. */
+    url: string | null;
+    /** ENGINE_USERNAME / ENGINE_PASSWORD: basic auth; the password counts only with a username (empty when unset). */
+    username: string | null;
+    password: string | null;
+    /** ENGINE_POLL_INTERVAL (ms, at least 10), ENGINE_OVERLAP (ms), ENGINE_RECONCILE_INTERVAL (ms). */
+    pollIntervalMs: number | null;
+    overlapMs: number | null;
+    reconcileIntervalMs: number | null;
+    /** ENGINE_PROCESS_KEYS, ENGINE_DIRECT_START_KEYS: comma-separated process definition keys. */
+    processKeys: string[] | null;
+    directStartKeys: string[] | null;
+    /** ENGINE_ENRICHMENT: a JSON object of EnrichmentConfig (variable filters, correlations, assignment). */
+    enrichment: EnrichmentConfig | null;
+  };
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
@@ -64,6 +87,48 @@ function integer(name: string, raw: string | undefined, fallback: number): numbe
 
 function optional(raw: string | undefined): string | null {
   return raw === undefined || raw.trim() === "" ? null : raw.trim();
+}
+
+/** A non-negative integer, or null when the variable is not set. */
+function optionalInteger(name: string, raw: string | undefined): number | null {
+  return raw === undefined || raw.trim() === "" ? null : integer(name, raw, 0);
+}
+
+/** A comma-separated list (empty entries dropped), or null when the variable is not set. */
+function list(raw: string | undefined): string[] | null {
+  const value = optional(raw);
+  return value === null ? null : value.split(",").map((entry) => entry.trim()).filter(Boolean);
+}
+
+/** A JSON object, or null when the variable is not set. Its fields are the connector's to interpret. */
+function jsonObject<T extends object>(name: string, raw: string | undefined): T | null {
+  const value = optional(raw);
+  if (value === null) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (err) {
+    throw new Error(`Environment variable ${name} must be JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error(`Environment variable ${name} must be a JSON object, got ${value.slice(0, 100)}`);
+  return parsed as T;
+}
+
+function engineConnector(env: NodeJS.ProcessEnv): Environment["engine"] {
+  const username = optional(env.ENGINE_USERNAME);
+  const poll = optionalInteger("ENGINE_POLL_INTERVAL", env.ENGINE_POLL_INTERVAL);
+  return {
+    applicationName: optional(env.APPLICATION_NAME),
+    url: optional(env.ENGINE_URL),
+    username,
+    password: username ? (env.ENGINE_PASSWORD ?? "") : null,
+    pollIntervalMs: poll === null ? null : Math.max(poll, 10),
+    overlapMs: optionalInteger("ENGINE_OVERLAP", env.ENGINE_OVERLAP),
+    reconcileIntervalMs: optionalInteger("ENGINE_RECONCILE_INTERVAL", env.ENGINE_RECONCILE_INTERVAL),
+    processKeys: list(env.ENGINE_PROCESS_KEYS),
+    directStartKeys: list(env.ENGINE_DIRECT_START_KEYS),
+    enrichment: jsonObject<EnrichmentConfig>("ENGINE_ENRICHMENT", env.ENGINE_ENRICHMENT),
+  };
 }
 
 const VIEW_STORES = ["postgres", "mongo", "memory"] as const;
@@ -130,5 +195,6 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
       dashboardIntervalMs: integer("DASHBOARD_INTERVAL_MS", env.DASHBOARD_INTERVAL_MS, 2000) || 2000,
       answerCacheBytes: integer("API_ANSWER_CACHE_MB", env.API_ANSWER_CACHE_MB, 32) * 1024 * 1024,
     },
+    engine: engineConnector(env),
   };
 }

@@ -1,7 +1,7 @@
 // Service `approval`: the example process application "Request Approval" (application
 // `example-process-approval`, process `process_approve_request`; polyflow.md §5). It owns
 // - its BPMN engine: Operaton / Camunda 7 over REST when ENGINE_URL is set, otherwise the embedded engine;
-//   registered in this process (stores/engine/process-engine.ts) so that an engine connector on the same node
+//   registered in this process (engine/connector/process-engine.ts) so that an engine connector on the same node
 //   uses the very same engine; the BPMN is deployed at start (unchanged: nothing new);
 // - the process's service tasks (external tasks): loading the request into the process, and the audit points
 //   that move the request's status and its data entry in the data pool (state, protocol, authorizations);
@@ -26,12 +26,12 @@ import { Directory, type DirectoryUser } from "../lib/directory.ts";
 import { conflict, forbidden, notFound, unavailable, validationError } from "../lib/errors.ts";
 import { openApiDocument, type OpenApiRoute } from "../gateway/openapi.ts";
 import { Authenticator, callerOf, checkInput, errorResponse, Gate, sendError, sendUnrouted, gatewaySecurityFromEnv, sendHtml, type GatedRequest } from "../gateway/gateway-security.ts";
-import { createEngineConnector, engineConnectorSettingsFromEnv, type EngineConnectorOptions } from "./engine-connector.service.ts";
-import { isEngineError, type EngineTask, type EngineTaskWithDetails } from "../stores/engine/engine-adapter.ts";
-import { registerEngine, unregisterEngine, type ProcessEngine } from "../stores/engine/process-engine.ts";
-import type { OperatonEngine } from "../stores/engine/operaton-engine.ts";
+import { createEngineConnector, engineConnectorSettingsFromEnv, type EngineConnectorOptions, type EngineConnectorServiceSettings } from "./engine-connector.service.ts";
+import { isEngineError, type EngineTask, type EngineTaskWithDetails } from "../engine/connector/engine-adapter.ts";
+import { registerEngine, unregisterEngine, type ProcessEngine } from "../engine/connector/process-engine.ts";
+import type { OperatonEngine } from "../engine/operaton/operaton-engine.ts";
 import type { EmbeddedEngineOptions } from "../stores/engine/embedded-engine.ts";
-import type { ExternalTaskInput } from "../stores/engine/external-tasks.ts";
+import type { ExternalTaskInput } from "../engine/connector/external-tasks.ts";
 import { plainValues } from "../domain/engine/variables.ts";
 import type { JsonObject, User } from "../domain/types.ts";
 import {
@@ -652,7 +652,7 @@ export function createApprovalService(options: ApprovalServiceOptions = {}): Ser
           options.engine ??
           (s.engineUrl
             ? // Loaded only here: its external-task client (and the HTTP stack under it) is not needed on the embedded engine.
-              new (await import("../stores/engine/operaton-engine.ts")).OperatonEngine({
+              new (await import("../engine/operaton/operaton-engine.ts")).OperatonEngine({
                 baseUrl: s.engineUrl,
                 username: s.engineUsername,
                 password: s.enginePassword,
@@ -754,8 +754,8 @@ export type ApprovalConnectorOptions = EngineConnectorOptions;
  * ENGINE_PROCESS_KEYS says otherwise), its enrichment (unless ENGINE_ENRICHMENT says otherwise); on Operaton when
  * ENGINE_URL is set, else on the engine the `approval` service registers in this process.
  */
-export function createApprovalConnector(options: ApprovalConnectorOptions = {}): ServiceSchema {
-  const env = options.env ?? process.env;
+export function createApprovalConnector(options: ApprovalConnectorOptions = {}): ServiceSchema<EngineConnectorServiceSettings> {
+  const env = options.env;
   const fromEnv = engineConnectorSettingsFromEnv(env);
   const engineUrl = options.settings?.engineUrl !== undefined ? options.settings.engineUrl : (fromEnv.engineUrl ?? null);
   return createEngineConnector({

@@ -66,6 +66,21 @@ function isNull(path: string): Sql {
   return { sql: `(NOT doc @\\? ?::jsonpath OR doc @\\? ?::jsonpath)`, bindings: [jsonPath(path), `${jsonPath(path)}[*] ? (@ == null)`] };
 }
 
+/**
+ * Beyond this many values, `$in` of strings is a lookup in a hashed array rather than one jsonpath alternative per
+ * value: a filter on data entries becomes `correlationIds $in [thousands of ids]`, which as jsonpath compares every
+ * candidate row with every id. Short lists stay jsonpath, which the GIN index on the documents can serve.
+ */
+const LONG_IN = 32;
+
+function inStrings(path: string, values: string[]): Sql {
+  // The path's values (an array's elements, or the value itself, as MongoDB matches), strings among them looked up.
+  return {
+    sql: `EXISTS (SELECT 1 FROM jsonb_path_query(doc, ?::jsonpath) AS v WHERE jsonb_typeof(v) = 'string' AND (v #>> '{}') = ANY(?::text[]))`,
+    bindings: [`${jsonPath(path)}[*]`, values],
+  };
+}
+
 function not(part: Sql): Sql {
   return { sql: `NOT ${part.sql}`, bindings: part.bindings };
 }
@@ -107,7 +122,8 @@ function fieldCondition(field: string, condition: unknown): Sql {
       if (!Array.isArray(value)) throw new UnsupportedFilterError(`${operator} takes a list`);
       const values = value.filter((v) => v !== null);
       const alternatives: Sql[] = [];
-      if (values.length > 0) alternatives.push(exists(field, values.map((v) => `@ == ${literal(v)}`).join(" || ")));
+      if (values.length > LONG_IN && values.every((v) => typeof v === "string")) alternatives.push(inStrings(field, values as string[]));
+      else if (values.length > 0) alternatives.push(exists(field, values.map((v) => `@ == ${literal(v)}`).join(" || ")));
       if (values.length < value.length) alternatives.push(isNull(field));
       const any = all(alternatives, "OR");
       parts.push(operator === "$in" ? any : not(any));

@@ -5,10 +5,10 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { EnrichmentConfig } from "../../domain/engine/enrichment.ts";
+import type { EnrichmentConfig } from "../../engine/connector/enrichment.ts";
 import { processAttributesOf } from "../../domain/engine/bpmn-process-attributes.ts";
 import type { ProcessingType } from "../../domain/data-entry.ts";
-import type { BpmnResource } from "../../stores/engine/process-engine.ts";
+import type { BpmnResource } from "../../engine/connector/process-engine.ts";
 
 export const APPLICATION_NAME = "example-process-approval";
 export const PROCESS_KEY = "process_approve_request";

@@ -12,7 +12,7 @@ import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createApprovalConnector, createApprovalService } from "../../services/approval.service.ts";
-import { engineOf } from "../../stores/engine/process-engine.ts";
+import { engineOf } from "../../engine/connector/process-engine.ts";
 import { APPLICATION_NAME, ENTRY_TYPES, PROCESS_KEY, TASKS } from "../../apps/approval/process.ts";
 import { call, dropSchema, launchChromium, startBroker, testDatabaseUrl, testOperatonUrl, unique, waitFor } from "../helpers.ts";
 import { embeddedPlatform } from "../platform.ts";

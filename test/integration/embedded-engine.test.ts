@@ -18,9 +18,9 @@ import ProcessInstanceService from "../../services/process-instance.service.ts";
 import ProcessVariableService from "../../services/process-variable.service.ts";
 import { createEngineConnector } from "../../services/engine-connector.service.ts";
 import { EmbeddedEngine } from "../../stores/engine/embedded-engine.ts";
-import { isEngineError } from "../../stores/engine/engine-adapter.ts";
-import { BpmnError, type ExternalTaskInput } from "../../stores/engine/external-tasks.ts";
-import { registerEngine, unregisterEngine } from "../../stores/engine/process-engine.ts";
+import { isEngineError } from "../../engine/connector/engine-adapter.ts";
+import { BpmnError, type ExternalTaskInput } from "../../engine/connector/external-tasks.ts";
+import { registerEngine, unregisterEngine } from "../../engine/connector/process-engine.ts";
 import type { JsonObject } from "../../domain/types.ts";
 import { call, startBroker, unique, waitFor, streamReader } from "../helpers.ts";
 

@@ -16,7 +16,7 @@ import ProcessVariableService from "../../services/process-variable.service.ts";
 import { createEngineConnector } from "../../services/engine-connector.service.ts";
 import { encodeVariables, parseEngineDate } from "../../domain/engine/variables.ts";
 import type { JsonObject } from "../../domain/types.ts";
-import { BpmnError, ExternalTaskWorker } from "../../stores/engine/external-tasks.ts";
+import { BpmnError, ExternalTaskWorker } from "../../engine/connector/external-tasks.ts";
 import { dataEntryChange, dataEntryDeletion } from "../../domain/engine/data-entry-sender.ts";
 import { call, spawnNode, startBroker, testDatabaseUrl, testNatsUrl, testOperatonUrl, unique, waitFor, type NodeProcess, streamReader } from "../helpers.ts";
 

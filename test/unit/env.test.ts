@@ -30,4 +30,42 @@ describe("readEnvironment", () => {
     expect(() => readEnvironment({ EVENT_MAX_BYTES: "-1" })).toThrow(/EVENT_MAX_BYTES/);
     expect(() => readEnvironment({ SSE_RETENTION_MS: "1.5" })).toThrow(/SSE_RETENTION_MS/);
   });
+
+  it("reads the engine connector's variables, null where not set", () => {
+    expect(readEnvironment({}).engine).toEqual({
+      applicationName: null,
+      url: null,
+      username: null,
+      password: null,
+      pollIntervalMs: null,
+      overlapMs: null,
+      reconcileIntervalMs: null,
+      processKeys: null,
+      directStartKeys: null,
+      enrichment: null,
+    });
+    const engine = readEnvironment({
+      APPLICATION_NAME: " orders ",
+      ENGINE_URL: "http://engine/engine-rest",
+      ENGINE_USERNAME: "demo",
+      ENGINE_PASSWORD: " secret ",
+      ENGINE_POLL_INTERVAL: "250",
+      ENGINE_PROCESS_KEYS: "a,b",
+      ENGINE_ENRICHMENT: '{"assignment":{"assigneeVariable":"owner"}}',
+    }).engine;
+    expect(engine).toMatchObject({ applicationName: "orders", url: "http://engine/engine-rest", username: "demo", password: " secret ", pollIntervalMs: 250, processKeys: ["a", "b"] });
+    expect(engine.enrichment).toEqual({ assignment: { assigneeVariable: "owner" } });
+    // A password counts only with a username.
+    expect(readEnvironment({ ENGINE_PASSWORD: "secret" }).engine.password).toBeNull();
+    // Polls at most every 10 ms.
+    expect(readEnvironment({ ENGINE_POLL_INTERVAL: "0" }).engine.pollIntervalMs).toBe(10);
+  });
+
+  it("refuses a wrong engine connector value, naming the variable", () => {
+    expect(() => readEnvironment({ ENGINE_POLL_INTERVAL: "often" })).toThrow(/ENGINE_POLL_INTERVAL must be a non-negative integer/);
+    expect(() => readEnvironment({ ENGINE_OVERLAP: "-5" })).toThrow(/ENGINE_OVERLAP/);
+    expect(() => readEnvironment({ ENGINE_RECONCILE_INTERVAL: "1.5" })).toThrow(/ENGINE_RECONCILE_INTERVAL/);
+    expect(() => readEnvironment({ ENGINE_ENRICHMENT: "{nope" })).toThrow(/ENGINE_ENRICHMENT must be JSON/);
+    expect(() => readEnvironment({ ENGINE_ENRICHMENT: "[1]" })).toThrow(/ENGINE_ENRICHMENT must be a JSON object/);
+  });
 });

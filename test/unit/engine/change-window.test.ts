@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { advanceWatermark, evictBefore, readFrom, rowsToHandle } from "../../../domain/engine/change-window.ts";
+import { advanceWatermark, evictBefore, readFrom, rowsToHandle } from "../../../engine/connector/change-window.ts";
 
 const row = (key: string, time: string) => ({ key, time });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { assignFromVariables, correlate, filterVariables, filtersFor, isVariableIncluded, type VariableFilter } from "../../../domain/engine/enrichment.ts";
+import { assignFromVariables, correlate, filterVariables, filtersFor, isVariableIncluded, type VariableFilter } from "../../../engine/connector/enrichment.ts";
 
 const variables = { requestId: "R-1", amount: 100, secret: "s", applicant: "kermit", comment: "ok" };
 

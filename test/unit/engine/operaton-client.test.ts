@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { errorKindOf, OperatonClient } from "../../../stores/engine/operaton-client.ts";
-import { isEngineError } from "../../../stores/engine/engine-adapter.ts";
+import { errorKindOf, OperatonClient } from "../../../engine/operaton/operaton-client.ts";
+import { isEngineError } from "../../../engine/connector/engine-adapter.ts";
 
 describe("Operaton error answers", () => {
   it("maps the engine's exception types before HTTP statuses", () => {

@@ -9,7 +9,7 @@ import {
   taskSnapshotOf,
   type EngineTaskFacts,
   type TaskCommandPlan,
-} from "../../../domain/engine/task-diff.ts";
+} from "../../../engine/connector/task-diff.ts";
 import type { SourceReference } from "../../../domain/types.ts";
 
 const sourceReference: SourceReference = {

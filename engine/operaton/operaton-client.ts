@@ -2,7 +2,7 @@
 // auth, a timeout per call, retries for reads only, and the engine's error answers mapped to EngineError kinds
 // on their `type` (the engine answers a claim race with HTTP 500 and type TaskAlreadyClaimedException, not 409).
 // Dates travel as `yyyy-MM-ddTHH:mm:ss.SSS+0000` (domain/engine/variables.ts has the codec).
-import { EngineError, type EngineErrorKind } from "./engine-adapter.ts";
+import { EngineError, type EngineErrorKind } from "../connector/engine-adapter.ts";
 import { sleep } from "../../lib/sleep.ts";
 
 export interface OperatonClientOptions {

@@ -36,7 +36,7 @@ import {
   type ProcessInstanceState,
   type StartProcessRequest,
   type VariableUpdate,
-} from "./engine-adapter.ts";
+} from "../connector/engine-adapter.ts";
 import { OperatonClient, type OperatonClientOptions, type Query } from "./operaton-client.ts";
 
 // Wire shapes (only the fields used) ---------------------------------------------------------------------------

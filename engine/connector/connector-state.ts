@@ -6,7 +6,7 @@
 import type { Knex } from "knex";
 import type { TaskSnapshot } from "../../domain/task.ts";
 import type { IsoDate } from "../../domain/types.ts";
-import { openDatabase, type Database } from "../database.ts";
+import { openDatabase, type Database } from "../../stores/database.ts";
 import { engineConnectorMigrations, engineConnectorMigrationsTable } from "../../migrations/engine-connector.ts";
 
 export type TaskShadowStatus = "open" | "completed" | "deleted";
@@ -41,6 +41,16 @@ export interface InteractionRecord {
   eventType: string;
   outcome: string;
   detail: Record<string, unknown>;
+}
+
+/** A row of `connector_tasks` as the driver returns it (a bigint may come back as a string). */
+interface TaskRow {
+  task_id: string;
+  status: TaskShadowStatus;
+  process_instance_id: string | null;
+  snapshot: unknown;
+  stream_version: number | string;
+  engine_marker: string | null;
 }
 
 export interface ConnectorStateOptions {
@@ -144,7 +154,7 @@ export class ConnectorState {
 
   // Tasks ----------------------------------------------------------------------------------------------------------
 
-  private taskOf(row: Record<string, any>): TaskShadow {
+  private taskOf(row: TaskRow): TaskShadow {
     return {
       taskId: row.task_id,
       status: row.status,

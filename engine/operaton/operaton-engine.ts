@@ -6,11 +6,11 @@
 // Deploying and subscribing may happen in any order with start(): topics subscribed after start() are
 // fetched from the next poll on. Stopping hands back nothing it has not finished: the worker waits for the
 // handlers in flight and cancels its pending long poll.
-import { EngineError } from "./engine-adapter.ts";
+import { EngineError } from "../connector/engine-adapter.ts";
 import { OperatonAdapter } from "./operaton-adapter.ts";
 import { OperatonClient } from "./operaton-client.ts";
-import { ExternalTaskWorker, type ExternalTaskHandler, type ExternalTaskLogger, type ExternalTaskStats, type TopicOptions } from "./external-tasks.ts";
-import type { BpmnResource, ProcessEngine } from "./process-engine.ts";
+import { ExternalTaskWorker, type ExternalTaskHandler, type ExternalTaskLogger, type ExternalTaskStats, type TopicOptions } from "../connector/external-tasks.ts";
+import type { BpmnResource, ProcessEngine } from "../connector/process-engine.ts";
 
 export interface OperatonEngineOptions {
   /** e.g. http://127.0.0.1:8180/engine-rest */

@@ -1,9 +1,9 @@
 // Change capture over timestamps that are neither unique nor committed in order (camunda.md §1.5): each poll
 // re-reads an overlap window before the watermark, skips the rows it has already handled (a de-duplication set
 // keyed per row and version), and moves the watermark to the newest *server* timestamp it handled — never to
-// the client's clock. This module holds that arithmetic; the service does the reading and the bookkeeping.
+// the client's clock. This module holds that arithmetic; the connector (connector.ts) does the reading and the bookkeeping.
 // Pure: no I/O, no clock.
-import type { IsoDate } from "../types.ts";
+import type { IsoDate } from "../../domain/types.ts";
 
 export interface ChangeRow {
   /** Identifies the row and its version (e.g. task id and last-updated time), so a changed row is new again. */

@@ -2,7 +2,7 @@
 // which variables become a task's payload (variable filters), which data entries a task belongs to
 // (correlations), and, optionally, who the task is for (assignment from variables). The same filters decide
 // which process variables the connector reports. Pure: configuration and variables in, data out.
-import type { Correlations, JsonValue, Payload } from "../types.ts";
+import type { Correlations, JsonValue, Payload } from "../../domain/types.ts";
 
 export type FilterMode = "INCLUDE" | "EXCLUDE";
 
