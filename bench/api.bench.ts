@@ -35,7 +35,7 @@ import { MongoClient } from "mongodb";
 import { brokerConfig } from "../moleculer.config.ts";
 import { readEnvironment } from "../lib/env.ts";
 import { Directory } from "../lib/directory.ts";
-import { AnswerCache } from "../lib/answer-cache.ts";
+import { AnswerCache } from "../gateway/answer-cache.ts";
 import EventStoreService from "../services/eventstore.service.ts";
 import ViewService from "../services/view.service.ts";
 import { random } from "../test/fixtures/command-mix.ts";
@@ -280,7 +280,7 @@ async function main(): Promise<void> {
     const results: { label: string; r: CannonResult }[] = [];
     const answerCacheBytes = readEnvironment().api.answerCacheBytes;
     for (const target of targets) {
-      // The gateway's kept answers (lib/answer-cache.ts), replaced for the target: as configured, or none.
+      // The gateway's kept answers (gateway/answer-cache.ts), replaced for the target: as configured, or none.
       if (target.keep !== undefined) (api as unknown as { answers: AnswerCache }).answers = new AnswerCache(target.keep ? answerCacheBytes : 0);
       await autocannon(target.url, target.headers, warmupSeconds);
       const r = await autocannon(target.url, target.headers, seconds);

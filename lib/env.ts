@@ -30,7 +30,7 @@ export interface Environment {
   host: string;
   /** USERS_FILE: the user directory (null: config/users.json). */
   usersFile: string | null;
-  /** FORM_URLS (JSON) and PUBLIC_URL: the form and start links of the task list (lib/tasklist-dto.ts). */
+  /** FORM_URLS (JSON) and PUBLIC_URL: the form and start links of the task list (gateway/tasklist-dto.ts). */
   formUrls: string | null;
   publicUrl: string;
   /** DATA_ENTRY_DELETION_STRATEGY: whether a deleted data entry may still change ("lax") or not ("strict"). */
@@ -47,7 +47,7 @@ export interface Environment {
     sseRetentionEvents: number;
     /** DASHBOARD_INTERVAL_MS: how often the dashboard's snapshot is sent. */
     dashboardIntervalMs: number;
-    /** API_ANSWER_CACHE_MB: memory for the list answers kept per caller and view version (lib/answer-cache.ts); 0: off. */
+    /** API_ANSWER_CACHE_MB: memory for the list answers kept per caller and view version (gateway/answer-cache.ts); 0: off. */
     answerCacheBytes: number;
   };
   /**

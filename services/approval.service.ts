@@ -24,8 +24,8 @@ import serveStatic from "serve-static";
 import { readEnvironment } from "../lib/env.ts";
 import { Directory, type DirectoryUser } from "../lib/directory.ts";
 import { conflict, forbidden, notFound, unavailable, validationError } from "../lib/errors.ts";
-import { openApiDocument, type OpenApiRoute } from "../lib/openapi.ts";
-import { Authenticator, callerOf, checkInput, errorResponse, Gate, sendError, sendUnrouted, gatewaySecurityFromEnv, sendHtml, type GatedRequest } from "../lib/gateway-security.ts";
+import { openApiDocument, type OpenApiRoute } from "../gateway/openapi.ts";
+import { Authenticator, callerOf, checkInput, errorResponse, Gate, sendError, sendUnrouted, gatewaySecurityFromEnv, sendHtml, type GatedRequest } from "../gateway/gateway-security.ts";
 import { createEngineConnector, engineConnectorSettingsFromEnv, type EngineConnectorOptions, type EngineConnectorServiceSettings } from "./engine-connector.service.ts";
 import { isEngineError, type EngineTask, type EngineTaskWithDetails } from "../engine/connector/engine-adapter.ts";
 import { registerEngine, unregisterEngine, type ProcessEngine } from "../engine/connector/process-engine.ts";
@@ -220,7 +220,7 @@ export interface ApprovalServiceOptions {
 
 export function createApprovalService(options: ApprovalServiceOptions = {}): ServiceSchema<any> {
   const settings: ApprovalSettings = { ...approvalSettingsFromEnv(options.env ?? process.env), ...options.settings };
-  // The platform's authentication, configured by the same variables (lib/gateway-security.ts).
+  // The platform's authentication, configured by the same variables (gateway/gateway-security.ts).
   const security = gatewaySecurityFromEnv(options.env ?? process.env);
   const checkParams = (_ctx: Context, _route: unknown, req: GatedRequest & { query?: unknown; $params?: { body?: unknown; query?: unknown; params?: unknown } }) =>
     checkInput(req.$params && "body" in req.$params ? req.$params : { query: req.query });

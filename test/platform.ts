@@ -15,7 +15,7 @@ export function writeSide(): ServiceSchema<any>[] {
   return [{ ...EventStoreService, settings: { pgliteDir: "memory" } }, TaskService, DataEntryService, ProcessDefinitionService, ProcessInstanceService, ProcessVariableService];
 }
 
-/** `securityEnv`: the gateway's authentication settings (lib/gateway-security.ts); without it, the process's env. */
+/** `securityEnv`: the gateway's authentication settings (gateway/gateway-security.ts); without it, the process's env. */
 export function embeddedPlatform(securityEnv?: Record<string, string>): ServiceSchema<any>[] {
   return [
     ...writeSide(),

@@ -21,7 +21,7 @@ import {
   withCredentials,
 } from "../assets/page.js";
 
-// ---- what GET /api/dashboard answers (services/api.service.ts, clusterSnapshot) ------------------------------
+// ---- what GET /api/dashboard answers (gateway/dashboard.ts, clusterSnapshot) ------------------------------
 
 /**
  * @typedef {object} ClusterNode

@@ -143,7 +143,7 @@ function scenario(platform: () => Platform) {
   });
 
   it("answers a list asked again from its kept answer while the view stands still, and never a stale one", async () => {
-    // The gateway keeps each list answer with the view version it came from (lib/answer-cache.ts).
+    // The gateway keeps each list answer with the view version it came from (gateway/answer-cache.ts).
     const list = async (path: string) => {
       const response = await get(path, as("piggy"));
       return { total: response.headers.get("x-elementcount"), type: response.headers.get("content-type"), body: await response.text() };

@@ -1,6 +1,6 @@
-// The gateway's kept answers (lib/answer-cache.ts): bounded in bytes, least recently used out first, off at 0.
+// The gateway's kept answers (gateway/answer-cache.ts): bounded in bytes, least recently used out first, off at 0.
 import { describe, expect, it } from "vitest";
-import { AnswerCache } from "../../lib/answer-cache.ts";
+import { AnswerCache } from "../../gateway/answer-cache.ts";
 
 const answer = (version: string, length: number) => ({ version, body: "x".repeat(length), total: length });
 

@@ -1,10 +1,10 @@
-// The shared front door's pure parts (lib/gateway-security.ts, domain/calendar.ts, the filter grammar): issue 13.
+// The shared front door's pure parts (gateway/gateway-security.ts, domain/calendar.ts, the filter grammar): issue 13.
 import { describe, expect, it } from "vitest";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKeyPairSync } from "node:crypto";
-import { errorResponse, findInputProblem, gatewaySecurityFromEnv, MAX_DEPTH, StreamLimiter } from "../../lib/gateway-security.ts";
+import { errorResponse, findInputProblem, gatewaySecurityFromEnv, MAX_DEPTH, StreamLimiter } from "../../gateway/gateway-security.ts";
 import { isCalendarDateTime } from "../../domain/calendar.ts";
 import { FilterError, parseFilters, parseSort } from "../../view/filters.ts";
 import { isoDate } from "../../lib/params.ts";

@@ -1,4 +1,4 @@
-// The task list's REST calls (/api, docs: /swagger-ui/) and the DTOs they answer (lib/tasklist-dto.ts).
+// The task list's REST calls (/api, docs: /swagger-ui/) and the DTOs they answer (gateway/tasklist-dto.ts).
 // @ts-check
 
 import { currentToken, withCredentials } from "../page.js";

@@ -3,7 +3,7 @@
 // against the contract, without a server.
 import { describe, expect, it } from "vitest";
 import { mismatches, operations, schemas, totalHeaderMismatches } from "../../fixtures/polyflow-contract.ts";
-import { dataEntryDto, FormUrls, processDto, taskDto, viewSort } from "../../../lib/tasklist-dto.ts";
+import { dataEntryDto, FormUrls, processDto, taskDto, viewSort } from "../../../gateway/tasklist-dto.ts";
 import { parseSort } from "../../../view/filters.ts";
 
 const definition = {

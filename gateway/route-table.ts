@@ -1,7 +1,7 @@
 // One table per gateway: each row is a route of the gateway (its moleculer-web alias) and, when it carries a
 // description, an operation of the gateway's OpenAPI document — so a route cannot be served without being
 // documented the way it is served, or documented without being served. The operation's parameters come from the
-// fastest-validator params of the action behind it (lib/openapi.ts), where they also validate.
+// fastest-validator params of the action behind it (gateway/openapi.ts), where they also validate.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { OpenApiRoute } from "./openapi.ts";
 

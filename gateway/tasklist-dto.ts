@@ -14,6 +14,29 @@ type Template = { task?: string; process?: string; dataEntry?: string };
 /** The placeholder clients replace with the acting user's id. */
 export const USER_ID_PLACEHOLDER = "%userId%";
 
+/** A document of the view as the DTOs read it: the fields used by name are typed, the rest passes as it is. */
+interface ViewDocument {
+  [field: string]: unknown;
+  applicationName?: string;
+}
+/** A task of the view. */
+export interface TaskDocument extends ViewDocument {
+  sourceReference?: { instanceId?: string; definitionId?: string; definitionKey?: string; executionId?: string; applicationName?: string; name?: string };
+}
+/** A data entry of the view. */
+export interface DataEntryDocument extends ViewDocument {
+  state?: { state?: string; processingType?: string };
+  protocol?: Record<string, unknown>[];
+}
+/** A process definition of the view. */
+export interface ProcessDocument extends ViewDocument {
+  applicationName: string;
+  processDefinitionKey: string;
+  formKey?: string | null;
+  startsThroughForm?: boolean;
+  processDefinitionVersion?: number | string | null;
+}
+
 export class FormUrls {
   private readonly templates: Record<string, Template>;
   private readonly platformUrl: string | null;
@@ -51,17 +74,17 @@ export class FormUrls {
     return template.replace(/\$\{(\w+)\}/g, (_, key: string) => encodeURIComponent(String(values[key] ?? "")));
   }
 
-  task(task: Record<string, any>): string | null {
+  task(task: TaskDocument): string | null {
     const source = task.sourceReference ?? {};
     // The source reference's fields under Polyflow's names, then the task's own (which win).
     const values = { processInstanceId: source.instanceId, processDefinitionId: source.definitionId, processDefinitionKey: source.definitionKey, executionId: source.executionId, ...task };
-    const url = this.resolve(task.applicationName ?? source.applicationName, "task", values);
+    const url = this.resolve(task.applicationName ?? source.applicationName ?? "", "task", values);
     if (url !== null || this.platformUrl === null) return url;
     // No form of its own: Taskpool's task list, showing this task, is where it is worked on (and Polyflow's
     // contract wants every task to have a url).
     return `${this.platformUrl}/?task=${encodeURIComponent(String(task.id))}&userId=${USER_ID_PLACEHOLDER}`;
   }
-  process(definition: Record<string, any>): string | null {
+  process(definition: ProcessDocument): string | null {
     // A template addresses a start form: only a definition with one has a form to address.
     const hasForm = typeof definition.formKey === "string" && definition.formKey !== "";
     const url = hasForm ? this.resolve(definition.applicationName, "process", definition) : null;
@@ -69,12 +92,12 @@ export class FormUrls {
     const process = `${encodeURIComponent(definition.applicationName)}/${encodeURIComponent(definition.processDefinitionKey)}`;
     return `${this.platformUrl}/?start=${process}&userId=${USER_ID_PLACEHOLDER}`;
   }
-  dataEntry(entry: Record<string, any>): string | null {
-    return this.resolve(entry.applicationName, "dataEntry", entry);
+  dataEntry(entry: DataEntryDocument): string | null {
+    return this.resolve(entry.applicationName ?? "", "dataEntry", entry);
   }
 }
 
-export function taskDto(task: Record<string, any>, urls: FormUrls) {
+export function taskDto(task: TaskDocument, urls: FormUrls) {
   return {
     id: task.id,
     name: task.name,
@@ -97,7 +120,7 @@ export function taskDto(task: Record<string, any>, urls: FormUrls) {
   };
 }
 
-export function dataEntryDto(entry: Record<string, any>, urls: FormUrls) {
+export function dataEntryDto(entry: DataEntryDocument, urls: FormUrls) {
   return {
     entryType: entry.entryType,
     entryId: entry.entryId,
@@ -110,7 +133,7 @@ export function dataEntryDto(entry: Record<string, any>, urls: FormUrls) {
     applicationName: entry.applicationName,
     currentState: entry.state?.state ?? null,
     currentStateType: entry.state?.processingType ?? null,
-    protocol: (entry.protocol ?? []).map((p: Record<string, any>) => ({
+    protocol: (entry.protocol ?? []).map((p) => ({
       timestamp: p.time,
       state: p.state,
       stateType: p.processingType,
@@ -123,7 +146,7 @@ export function dataEntryDto(entry: Record<string, any>, urls: FormUrls) {
   };
 }
 
-export function processDto(definition: Record<string, any>, urls: FormUrls) {
+export function processDto(definition: ProcessDocument, urls: FormUrls) {
   return {
     definitionId: definition.processDefinitionId,
     definitionKey: definition.processDefinitionKey,
@@ -143,7 +166,7 @@ export function processDto(definition: Record<string, any>, urls: FormUrls) {
 }
 
 /** Views written before the field existed lack it: a start form then means what it means for a new registration. */
-function startsThroughForm(definition: Record<string, any>): boolean {
+function startsThroughForm(definition: ProcessDocument): boolean {
   return definition.startsThroughForm ?? (typeof definition.formKey === "string" && definition.formKey !== "");
 }
 

@@ -10,8 +10,8 @@ import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import ApiGateway from "moleculer-web";
 import { createRemoteJWKSet, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
-import { ErrorTypes, unauthorized, validationError, type FieldProblem } from "./errors.ts";
-import type { Directory } from "./directory.ts";
+import { ErrorTypes, forbidden, unauthorized, validationError, type FieldProblem } from "../lib/errors.ts";
+import type { Directory } from "../lib/directory.ts";
 import type { User } from "../domain/types.ts";
 import { FORBIDDEN_KEYS } from "../domain/calendar.ts";
 
@@ -125,6 +125,17 @@ export class Authenticator {
   }
 
   /** Operator endpoints need an operator once authentication is configured (a JWT key). */
+  /**
+   * Operator endpoints: with authentication configured (a JWT key), only members of the operator group; `always`:
+   * even without (the demo login's user list). `caller`: what the authentication set on the call's meta.
+   */
+  assertOperator(caller: { operator?: boolean; user?: unknown }, always = false): void {
+    if (!always && !this.operatorsRequired) return;
+    if (caller.operator) return;
+    if (!caller.user) throw this.missingCredentials();
+    throw forbidden(`Only members of the operator group may use this`);
+  }
+
   get operatorsRequired(): boolean {
     return this.settings.jwt !== null;
   }

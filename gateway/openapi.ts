@@ -1,7 +1,26 @@
 // The OpenAPI 3 document of the REST API, generated from the gateway's routes and the fastest-validator params
 // of the actions behind them — the schemas are written once, where they validate.
 
-type Rule = Record<string, any> | string;
+/** A fastest-validator rule, as far as the document reads it. */
+interface RuleObject {
+  [key: string]: unknown;
+  type?: string;
+  min?: number;
+  max?: number;
+  pattern?: RegExp | string;
+  integer?: boolean;
+  values?: unknown[];
+  items?: Rule;
+  value?: Rule;
+  props?: Record<string, Rule>;
+  strict?: boolean | string;
+  format?: string;
+  nullable?: boolean;
+  optional?: boolean;
+  default?: unknown;
+  description?: string;
+}
+type Rule = RuleObject | string;
 
 export interface OpenApiRoute {
   method: string;
@@ -19,7 +38,7 @@ export interface OpenApiRoute {
 
 /** JSON Schema of one fastest-validator rule. */
 export function toJsonSchema(rule: Rule): Record<string, unknown> {
-  const r: Record<string, any> = typeof rule === "string" ? { type: rule.replace(/\|optional$/, "") } : rule;
+  const r: RuleObject = typeof rule === "string" ? { type: rule.replace(/\|optional$/, "") } : rule;
   const schema: Record<string, unknown> = {};
   switch (r.type) {
     case "string":
