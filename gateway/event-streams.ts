@@ -5,7 +5,7 @@
 // gateway (services/api.service.ts) hands it the view's batches and the requests' responses.
 import { compareTokens } from "../lib/tokens.ts";
 import type { User } from "../domain/types.ts";
-import type { ViewChange } from "../services/view.service.ts";
+import type { ViewChange } from "../view/projection.ts";
 
 /** What a stream writes to: an HTTP response (fakes in tests). */
 export interface SseResponse {

@@ -2,7 +2,6 @@
 // "Configuration"); every other module asks this one instead of reading process.env itself.
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import type { EnrichmentConfig } from "../engine/connector/enrichment.ts";
 
 export interface Environment {
   nodeId: string;
@@ -69,8 +68,8 @@ export interface Environment {
     /** ENGINE_PROCESS_KEYS, ENGINE_DIRECT_START_KEYS: comma-separated process definition keys. */
     processKeys: string[] | null;
     directStartKeys: string[] | null;
-    /** ENGINE_ENRICHMENT: a JSON object of EnrichmentConfig (variable filters, correlations, assignment). */
-    enrichment: EnrichmentConfig | null;
+    /** ENGINE_ENRICHMENT: a JSON object, the connector's EnrichmentConfig (variable filters, correlations, assignment). */
+    enrichment: Record<string, unknown> | null;
   };
 }
 
@@ -127,7 +126,7 @@ function engineConnector(env: NodeJS.ProcessEnv): Environment["engine"] {
     reconcileIntervalMs: optionalInteger("ENGINE_RECONCILE_INTERVAL", env.ENGINE_RECONCILE_INTERVAL),
     processKeys: list(env.ENGINE_PROCESS_KEYS),
     directStartKeys: list(env.ENGINE_DIRECT_START_KEYS),
-    enrichment: jsonObject<EnrichmentConfig>("ENGINE_ENRICHMENT", env.ENGINE_ENRICHMENT),
+    enrichment: jsonObject<Record<string, unknown>>("ENGINE_ENRICHMENT", env.ENGINE_ENRICHMENT),
   };
 }
 

@@ -93,7 +93,8 @@ export function connectorSettingsOf(environment: Environment): Partial<EngineCon
   if (engine.reconcileIntervalMs !== null) settings.reconcileIntervalMs = engine.reconcileIntervalMs;
   if (engine.processKeys) settings.processDefinitionKeys = engine.processKeys;
   if (engine.directStartKeys) settings.directStartKeys = engine.directStartKeys;
-  if (engine.enrichment) settings.enrichment = engine.enrichment;
+  // lib/env.ts checks that it is a JSON object (lib/ knows no engine types); its shape is EnrichmentConfig.
+  if (engine.enrichment) settings.enrichment = engine.enrichment as EnrichmentConfig;
   return settings;
 }
 
