@@ -51,6 +51,20 @@ export default tseslint.config(
     ],
     rules: { "@typescript-eslint/no-explicit-any": "error" },
   },
+  // One direction of imports (docs/architecture.md): the kernel (domain/, lib/) and the event store (stores/)
+  // import no feature; a feature (view/, engine/, gateway/) imports no Moleculer service and no other feature,
+  // except the gateway, which shows the view's changes (view/ types); only services/ and apps/ wire them together.
+  ...[
+    [["domain/**/*.ts", "lib/**/*.ts", "stores/**/*.ts"], ["services", "mixins", "view", "engine", "gateway", "apps"]],
+    [["view/**/*.ts"], ["services", "mixins", "engine", "gateway", "apps"]],
+    [["engine/**/*.ts"], ["services", "mixins", "view", "gateway", "apps"]],
+    [["gateway/**/*.ts"], ["services", "mixins", "engine", "apps"]],
+  ].map(([files, forbidden]) => ({
+    files,
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: forbidden.map((folder) => `**/${folder}/**`), message: "imports go one way: see docs/architecture.md" }] }],
+    },
+  })),
   {
     files: ["lib/**/*.mjs"],
     languageOptions: { globals: { process: "readonly", globalThis: "readonly" } },
