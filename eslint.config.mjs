@@ -48,6 +48,8 @@ export default tseslint.config(
       "test/integration/embedded-engine.test.ts",
       "test/integration/embedded-store.test.ts",
       "test/unit/gateway/**/*.ts",
+      "services/approval.service.ts",
+      "apps/approval/**/*.ts",
     ],
     rules: { "@typescript-eslint/no-explicit-any": "error" },
   },

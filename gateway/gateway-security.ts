@@ -56,8 +56,11 @@ function positive(name: string, raw: string | undefined, fallback: number): numb
   return n;
 }
 
-/** The gateways' security settings from the environment (README, "Configuration"). */
-export function gatewaySecurityFromEnv(env: NodeJS.ProcessEnv = process.env): GatewaySecuritySettings {
+/**
+ * The gateways' security settings from the environment variables given (README, "Configuration"); the caller passes
+ * them (lib/env.ts `environmentVariables`): no module but lib/env.ts reads the process's environment.
+ */
+export function gatewaySecurityFromEnv(env: NodeJS.ProcessEnv): GatewaySecuritySettings {
   const secret = text(env.JWT_SECRET);
   const publicKey = text(env.JWT_PUBLIC_KEY) ?? (text(env.JWT_PUBLIC_KEY_FILE) ? readFileSync(text(env.JWT_PUBLIC_KEY_FILE)!, "utf8") : null);
   const jwksUrl = text(env.JWT_JWKS_URL);

@@ -1,7 +1,7 @@
 // The parts of the platform gateway (services/api.service.ts), built from the node's configuration: its settings
 // (lib/env.ts), the directory, authentication and the gate, the kept list answers, the event streams and the
 // dashboard's streams.
-import { readEnvironment, type Environment } from "../lib/env.ts";
+import { environmentVariables, readEnvironment, type Environment } from "../lib/env.ts";
 import { Directory } from "../lib/directory.ts";
 import { AnswerCache } from "./answer-cache.ts";
 import { clusterSnapshot, DashboardStreams } from "./dashboard.ts";
@@ -33,7 +33,7 @@ export function platformGatewayParts(securityEnv: NodeJS.ProcessEnv | undefined,
   const config = configured.api;
   const directory = Directory.load();
   // One authentication for every gateway (gateway/gateway-security.ts).
-  const security = gatewaySecurityFromEnv(securityEnv ?? process.env);
+  const security = gatewaySecurityFromEnv(environmentVariables(securityEnv));
   const auth = new Authenticator(security, directory);
   const streamLimiter = new StreamLimiter(security);
   const limit = (key: string) => streamLimiter.open(key);

@@ -71,6 +71,13 @@ export interface Environment {
     /** ENGINE_ENRICHMENT: a JSON object, the connector's EnrichmentConfig (variable filters, correlations, assignment). */
     enrichment: Record<string, unknown> | null;
   };
+  /** The example application "Request Approval" (apps/approval/settings.ts). */
+  approval: {
+    /** APP_PORT: the port of its REST API and forms (0 picks a free one). */
+    port: number;
+    /** TASKLIST_URL: where its users find their task list (an http(s) URL; default the platform's, PORT). */
+    tasklistUrl: string;
+  };
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
@@ -146,6 +153,23 @@ function oneOf<T extends string>(name: string, raw: string | undefined, allowed:
   return value as T;
 }
 
+/** An http(s) URL, or the fallback when the variable is not set. */
+function httpUrl(name: string, raw: string | undefined, fallback: string): string {
+  const value = optional(raw);
+  if (value === null) return fallback;
+  const url = URL.canParse(value) ? new URL(value) : null;
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) throw new Error(`Environment variable ${name} must be an http(s) URL, got "${raw}"`);
+  return value;
+}
+
+/**
+ * The variables a module reads beyond this one's checks (the gateways' authentication, gateway/gateway-security.ts):
+ * `env` when given, else the process's environment.
+ */
+export function environmentVariables(env?: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return env ?? process.env;
+}
+
 /**
  * The node's configuration from `env` (default: the process's), every variable checked: a wrong value throws an
  * error naming it, which server.ts reports as a start error. Called at start-up and by services as they are created.
@@ -161,6 +185,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     throw new Error(`Environment variable HEARTBEAT_TIMEOUT_MS (${heartbeat.timeout}) must be longer than HEARTBEAT_INTERVAL_MS (${heartbeat.interval})`);
   }
   const port = integer("PORT", env.PORT, 8081);
+  const appPort = integer("APP_PORT", env.APP_PORT, 8080);
   return {
     nodeId: optional(env.NODE_ID) ?? `${hostname()}-${process.pid}`,
     namespace: optional(env.NAMESPACE) ?? "taskpool",
@@ -176,7 +201,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     viewDatabaseUrl: optional(env.VIEW_DATABASE_URL),
     dataDir: resolve(optional(env.DATA_DIR) ?? "./data"),
     port,
-    appPort: integer("APP_PORT", env.APP_PORT, 8080),
+    appPort,
     metricsPort: integer("METRICS_PORT", env.METRICS_PORT, 0),
     metricsHost: optional(env.METRICS_HOST) ?? "127.0.0.1",
     tracingExporter: optional(env.TRACING_EXPORTER),
@@ -195,5 +220,6 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
       answerCacheBytes: integer("API_ANSWER_CACHE_MB", env.API_ANSWER_CACHE_MB, 32) * 1024 * 1024,
     },
     engine: engineConnector(env),
+    approval: { port: appPort, tasklistUrl: httpUrl("TASKLIST_URL", env.TASKLIST_URL, `http://localhost:${port}/`) },
   };
 }

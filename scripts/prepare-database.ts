@@ -9,7 +9,7 @@ import { eventStoreMigrations, eventStoreMigrationsTable } from "../migrations/e
 import { viewMigrations, viewMigrationsTable } from "../migrations/view.ts";
 import { engineConnectorMigrations, engineConnectorMigrationsTable } from "../migrations/engine-connector.ts";
 import { embeddedEngineMigrations, embeddedEngineMigrationsTable } from "../migrations/embedded-engine.ts";
-import { approvalMigrations, approvalMigrationsTable } from "../migrations/approval.ts";
+import { approvalMigrations, approvalMigrationsTable } from "../apps/approval/migrations/approval.ts";
 import { APPLICATION_NAME } from "../apps/approval/process.ts";
 
 const target = templateDirectory();

@@ -9,7 +9,7 @@
 import { randomUUID } from "node:crypto";
 import type { Knex } from "knex";
 import { openDatabase, type Database } from "../../stores/database.ts";
-import { approvalMigrations, approvalMigrationsTable } from "../../migrations/approval.ts";
+import { approvalMigrations, approvalMigrationsTable } from "./migrations/approval.ts";
 import { dataEntryChange, type DataEntryCommandPlan } from "../../domain/engine/data-entry-sender.ts";
 import type { AuthorizationChange, ProcessingType } from "../../domain/data-entry.ts";
 import { APPLICATION_NAME, APPROVERS, AUDIT_POINTS, ENTRY_TYPES, FORM_KEYS, REQUEST_TYPE_NAME, type AuditState } from "./process.ts";

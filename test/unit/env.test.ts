@@ -31,6 +31,15 @@ describe("readEnvironment", () => {
     expect(() => readEnvironment({ SSE_RETENTION_MS: "1.5" })).toThrow(/SSE_RETENTION_MS/);
   });
 
+  it("reads the example application's variables (apps/approval/settings.ts), refusing a wrong one by name", () => {
+    expect(readEnvironment({}).approval).toEqual({ port: 8080, tasklistUrl: "http://localhost:8081/" });
+    expect(readEnvironment({ APP_PORT: "9090", PORT: "9000" }).approval).toEqual({ port: 9090, tasklistUrl: "http://localhost:9000/" });
+    expect(readEnvironment({ TASKLIST_URL: " https://tasks.example/ " }).approval.tasklistUrl).toBe("https://tasks.example/");
+    expect(() => readEnvironment({ TASKLIST_URL: "tasks.example" })).toThrow(/TASKLIST_URL must be an http\(s\) URL/);
+    expect(() => readEnvironment({ TASKLIST_URL: "ftp://tasks.example/" })).toThrow(/TASKLIST_URL/);
+    expect(() => readEnvironment({ APP_PORT: "eighty" })).toThrow(/APP_PORT must be a non-negative integer/);
+  });
+
   it("reads the engine connector's variables, null where not set", () => {
     expect(readEnvironment({}).engine).toEqual({
       applicationName: null,
