@@ -11,6 +11,7 @@ declare module "camunda-external-task-client-js" {
   }
 
   /** A request option transformer (got options in, got options out). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the library passes its request config through untyped
   export type Interceptor = (config: Record<string, any>) => Record<string, any>;
 
   export interface ClientOptions {
@@ -51,8 +52,10 @@ declare module "camunda-external-task-client-js" {
 
   export class Variables {
     constructor(initialVariables?: Record<string, TypedValue>, options?: { readOnly?: boolean; processInstanceId?: string; engineService?: unknown });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a process variable's value, of whatever type the engine holds
     get(name: string): any;
     getTyped(name: string): TypedValue | undefined;
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the same, for every variable
     getAll(): Record<string, any>;
     getAllTyped(): Record<string, TypedValue>;
     getDirtyVariables(): Record<string, TypedValue>;
