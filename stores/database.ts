@@ -72,6 +72,29 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   return untilReachable(`the database (schema ${options.schema})`, () => openOnce(options), options.log ?? ((message: string) => console.warn(message)));
 }
 
+/**
+ * A store that owns one database of its own (a pool or the embedded PGlite, its schema, its migrations): the engine
+ * connector's state, the embedded engine's store, the example application's requests. It holds the database and
+ * its knex, says whether it is embedded, and closes it.
+ */
+export abstract class DatabaseStore {
+  protected readonly database: Database;
+  protected readonly knex: Knex;
+
+  protected constructor(database: Database) {
+    this.database = database;
+    this.knex = database.knex;
+  }
+
+  get embedded(): boolean {
+    return this.database.embedded;
+  }
+
+  close(): Promise<void> {
+    return this.database.close();
+  }
+}
+
 async function openOnce(options: DatabaseOptions): Promise<Database> {
   const { schema } = options;
   if (!SCHEMA_NAME.test(schema)) throw new DatabaseLayoutError(`"${schema}" is not a schema name (lower case letters, digits, _)`);

@@ -7,8 +7,7 @@
 // task out again (a lost completion), the stored row — same time, same user — yields the very same
 // `dataEntry.createOrUpdate`, whose content-derived command id makes the data pool apply it once.
 import { randomUUID } from "node:crypto";
-import type { Knex } from "knex";
-import { openDatabase, type Database } from "../../stores/database.ts";
+import { DatabaseStore, openDatabase, type Database } from "../../stores/database.ts";
 import { approvalMigrations, approvalMigrationsTable } from "./migrations/approval.ts";
 import { dataEntryChange, type DataEntryCommandPlan } from "../../domain/engine/data-entry-sender.ts";
 import type { AuthorizationChange, ProcessingType } from "../../domain/data-entry.ts";
@@ -114,13 +113,9 @@ export interface RequestStoreOptions {
   schema?: string;
 }
 
-export class RequestStore {
-  private readonly database: Database;
-  private readonly knex: Knex;
-
-  private constructor(database: Database, knex: Knex) {
-    this.database = database;
-    this.knex = knex;
+export class RequestStore extends DatabaseStore {
+  private constructor(database: Database) {
+    super(database);
   }
 
   static async open(options: RequestStoreOptions): Promise<RequestStore> {
@@ -132,16 +127,9 @@ export class RequestStore {
       migrationsTable: approvalMigrationsTable,
       poolMax: 5,
     });
-    return new RequestStore(database, database.knex);
+    return new RequestStore(database);
   }
 
-  get embedded(): boolean {
-    return this.database.embedded;
-  }
-
-  close(): Promise<void> {
-    return this.database.close();
-  }
 
   async create(draft: ApprovalRequestDraft, originator: string, id: string = randomUUID()): Promise<ApprovalRequest> {
     const [row] = await this.knex<RequestRow>("approval_requests")

@@ -3,10 +3,9 @@
 // last told, with the pool's stream version), known process definitions and instances, performed interaction
 // events, markers, and the polling lease. It lets a restarted connector resume where it stopped: no replay from
 // the beginning, no gap. PostgreSQL or PGlite through stores/database.ts.
-import type { Knex } from "knex";
 import type { TaskSnapshot } from "../../domain/task.ts";
 import type { IsoDate } from "../../domain/types.ts";
-import { openDatabase, type Database } from "../../stores/database.ts";
+import { DatabaseStore, openDatabase, type Database } from "../../stores/database.ts";
 import { engineConnectorMigrations, engineConnectorMigrationsTable } from "../../migrations/engine-connector.ts";
 
 export type TaskShadowStatus = "open" | "completed" | "deleted";
@@ -70,15 +69,12 @@ function parsed<T>(value: unknown): T {
   return (typeof value === "string" ? JSON.parse(value) : value) as T;
 }
 
-export class ConnectorState {
+export class ConnectorState extends DatabaseStore {
   readonly applicationName: string;
-  private readonly database: Database;
-  private readonly knex: Knex;
 
   private constructor(applicationName: string, database: Database) {
+    super(database);
     this.applicationName = applicationName;
-    this.database = database;
-    this.knex = database.knex;
   }
 
   static async open(options: ConnectorStateOptions): Promise<ConnectorState> {
@@ -93,13 +89,6 @@ export class ConnectorState {
     return new ConnectorState(options.applicationName, database);
   }
 
-  get embedded(): boolean {
-    return this.database.embedded;
-  }
-
-  close(): Promise<void> {
-    return this.database.close();
-  }
 
   private get app() {
     return { application_name: this.applicationName };

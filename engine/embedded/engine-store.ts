@@ -4,7 +4,7 @@
 // variable updates — so that a crash never leaves half a step behind.
 import type { Knex } from "knex";
 import type { IsoDate, JsonObject, JsonValue } from "../../domain/types.ts";
-import { openDatabase, type Database } from "../../stores/database.ts";
+import { DatabaseStore, openDatabase, type Database } from "../../stores/database.ts";
 import { embeddedEngineMigrations, embeddedEngineMigrationsTable } from "../../migrations/embedded-engine.ts";
 import type { ProcessInstanceState } from "../connector/engine-adapter.ts";
 
@@ -242,13 +242,9 @@ function rowOf<R extends object>(columns: Columns<R>, record: R): Record<string,
 
 // The store ----------------------------------------------------------------------------------------------------------------
 
-export class EngineStore {
-  private readonly database: Database;
-  private readonly knex: Knex;
-
-  private constructor(database: Database, knex: Knex) {
-    this.database = database;
-    this.knex = knex;
+export class EngineStore extends DatabaseStore {
+  private constructor(database: Database) {
+    super(database);
   }
 
   static async open(options: EngineStoreOptions): Promise<EngineStore> {
@@ -260,16 +256,9 @@ export class EngineStore {
       migrationsTable: embeddedEngineMigrationsTable,
       poolMax: 4,
     });
-    return new EngineStore(database, database.knex);
+    return new EngineStore(database);
   }
 
-  get embedded(): boolean {
-    return this.database.embedded;
-  }
-
-  close(): Promise<void> {
-    return this.database.close();
-  }
 
   private page<T extends Knex.QueryBuilder>(query: T, window: Window): T {
     return query.offset(window.firstResult).limit(window.maxResults) as T;

@@ -503,6 +503,9 @@ export class PostgresViewStore implements ViewStore {
     }
     this.unanalyzed.set(table, 0);
     await this.db().raw(`ANALYZE "${table}"`);
+    // Its visible table too: the plain task list's page and total are planned on it.
+    const visible = visibleTable(table);
+    if (visible) await this.db().raw(`ANALYZE "${visible}"`);
   }
 
   async ensureTable(table: string): Promise<void> {
