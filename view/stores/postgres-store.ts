@@ -159,9 +159,9 @@ export function whereOf(filter: Filter): Sql {
 }
 
 /** The three sort keys of a document path, in MongoDB's order of types. */
-export function sortKeys(path: string): string[] {
+export function sortKeys(path: string, doc = "doc"): string[] {
   if (path === "_id") return ["id"];
-  const value = `(doc #> '{${path.split(".").map((s) => `"${s.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("'", "''")}"`).join(",")}}')`;
+  const value = `(${doc} #> '{${path.split(".").map((s) => `"${s.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("'", "''")}"`).join(",")}}')`;
   return [`view_rank(${value})`, `view_number(${value})`, `view_text(${value}) COLLATE "C"`];
 }
 
@@ -222,7 +222,7 @@ function visibleTable(table: string): string | null {
  * keeps the order — and lets a row be found again by equality).
  */
 function visibleKeys(table: string, doc: string): string {
-  const [rank, number, text] = sortKeys(VISIBLE_ORDER[kindOf(table)]!).map((key) => key.replaceAll("(doc #>", `(${doc} #>`));
+  const [rank, number, text] = sortKeys(VISIBLE_ORDER[kindOf(table)]!, doc);
   return `${rank} AS sort_rank, coalesce(${number}, 0) AS sort_number, coalesce(${text.replace(' COLLATE "C"', "")}, '') COLLATE "C" AS sort_text`;
 }
 
