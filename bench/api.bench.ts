@@ -20,10 +20,10 @@
 // Environment: BENCH_API_TASKS (default 100000 on postgres, else 20000), BENCH_API_STORE (postgres | pglite |
 // memory | embedded | mongo; default postgres), BENCH_USERS / BENCH_GROUPS (extra users and groups; default 1000 /
 // 100 on postgres, else 200 / 10),
-// BENCH_SECONDS (per target, default 10), BENCH_WARMUP_SECONDS (default 2), BENCH_CONNECTIONS (default 10),
+// BENCH_API_TARGETS (rows to load, 1-based, default all), BENCH_SECONDS (per target, default 10), BENCH_WARMUP_SECONDS (default 2), BENCH_CONNECTIONS (default 10),
 // BENCH_DATABASE_URL / BENCH_MONGO_URL (default: TEST_* or `scripts/services.sh env`).
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRequire } from "node:module";
@@ -54,6 +54,9 @@ const extraGroups = Math.floor(envNumber("BENCH_GROUPS", onServer ? 100 : 10));
 const seconds = envNumber("BENCH_SECONDS", 10);
 const warmupSeconds = envNumber("BENCH_WARMUP_SECONDS", 2);
 const connections = Math.floor(envNumber("BENCH_CONNECTIONS", 10));
+// BENCH_API_TARGETS: which rows of the table to load (1-based, comma-separated; default all) — e.g. "2" to profile
+// the uncached task list alone (node --cpu-prof); the bare route, the ratios' baseline, always runs.
+const onlyTargets = process.env.BENCH_API_TARGETS ? process.env.BENCH_API_TARGETS.split(",").map((n) => Number(n.trim())) : null;
 const USER = "kermit";
 
 // The gateway reads RATE_LIMIT when its module loads: 1200 requests per minute and user by default, which a load
@@ -76,6 +79,30 @@ function seedPopulation(next: () => number): Population {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+/** CPU time (user + system, ms) of every PostgreSQL process on this machine, from /proc; null where unreadable. */
+function postgresCpuMs(): number | null {
+  try {
+    const tick = 1000 / 100; // USER_HZ: 100 on Linux
+    let total = 0;
+    for (const pid of readdirSync("/proc")) {
+      if (!/^\d+$/.test(pid)) continue;
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      } catch {
+        continue;
+      }
+      const close = stat.lastIndexOf(")");
+      if (!stat.slice(stat.indexOf("(") + 1, close).startsWith("postgres")) continue;
+      const fields = stat.slice(close + 2).split(" ");
+      total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * tick;
+    }
+    return total;
+  } catch {
+    return null;
+  }
+}
+
 // autocannon in a child process
 
 interface CannonResult {
@@ -277,14 +304,23 @@ async function main(): Promise<void> {
     ].join("\n");
     console.error(header);
 
-    const results: { label: string; r: CannonResult }[] = [];
+    const results: { label: string; r: CannonResult; nodeCpuMs: number; postgresCpuMs: number | null }[] = [];
     const answerCacheBytes = readEnvironment().api.answerCacheBytes;
-    for (const target of targets) {
+    for (const target of targets.filter((_, i) => onlyTargets === null || onlyTargets.includes(i + 1) || i === targets.length - 1)) {
       // The gateway's kept answers (gateway/answer-cache.ts), replaced for the target: as configured, or none.
       if (target.keep !== undefined) (api as unknown as { answers: AnswerCache }).answers = new AnswerCache(target.keep ? answerCacheBytes : 0);
       await autocannon(target.url, target.headers, warmupSeconds);
+      const cpu = process.cpuUsage();
+      const postgresCpu = postgresCpuMs();
       const r = await autocannon(target.url, target.headers, seconds);
-      results.push({ label: target.label, r });
+      const used = process.cpuUsage(cpu);
+      const postgresAfter = postgresCpuMs();
+      results.push({
+        label: target.label,
+        r,
+        nodeCpuMs: (used.user + used.system) / 1000 / Math.max(1, r.total),
+        postgresCpuMs: postgresCpu === null || postgresAfter === null ? null : (postgresAfter - postgresCpu) / Math.max(1, r.total),
+      });
       console.error(`  ${target.label}: ${formatRate(r.requestsPerSecond)} req/s, p50 ${formatMs(r.p50Ms)} ms, p99 ${formatMs(r.p99Ms)} ms, non-2xx ${r.non2xx}, errors ${r.errors}`);
     }
     // Where the time of GET /api/tasks goes: the view actions it calls, in-process and sequential, no HTTP.
@@ -310,8 +346,10 @@ async function main(): Promise<void> {
         { header: "errors", align: "right" },
         { header: "B/resp", align: "right" },
         { header: "÷ bare route", align: "right" },
+        { header: "node CPU ms/req", align: "right" },
+        { header: "PG CPU ms/req", align: "right" },
       ],
-      results.map(({ label, r }) => [
+      results.map(({ label, r, nodeCpuMs, postgresCpuMs: pgMs }) => [
         label,
         r.total.toLocaleString("en-US"),
         formatRate(r.requestsPerSecond),
@@ -321,6 +359,8 @@ async function main(): Promise<void> {
         String(r.errors + r.timeouts),
         formatRate(r.bytesPerRequest),
         ratio(r.requestsPerSecond, bareResult.requestsPerSecond),
+        nodeCpuMs.toFixed(2),
+        pgMs === null ? "-" : pgMs.toFixed(2),
       ]),
     );
     const took = (performance.now() - startedAt) / 1000;
@@ -329,7 +369,9 @@ async function main(): Promise<void> {
     console.log(table);
     console.log(
       "\nreq/s: autocannon's mean per second; p50/p99: autocannon's latency histogram in whole milliseconds (<1: below one);\n" +
-        "p99 of fewer than 100 requests is their maximum. ÷ bare route: req/s ratio.",
+        "p99 of fewer than 100 requests is their maximum. ÷ bare route: req/s ratio. CPU per request: this process's user +\n" +
+          "system time (process.cpuUsage) and that of every PostgreSQL process on this machine (/proc; other work on the server\n" +
+          "counts too), divided by the requests of the measured run — steadier than req/s on a loaded machine.",
     );
     console.log(`\nThe view actions behind GET /api/tasks (kermit, page 0 of 50), called in-process one after another, no HTTP:`);
     console.log(

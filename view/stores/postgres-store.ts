@@ -328,6 +328,54 @@ export function findQuery(table: string, filter: Filter, options: FindOptions = 
   return { sql, bindings };
 }
 
+/**
+ * A page and its total in one statement (one round trip, where a page used to take two): the page's documents as
+ * one JSON array in the page's order (the CTE is materialised in that order and aggregated as scanned), and the
+ * total — which a short page gives for free (skip + its length) and the count query otherwise; PostgreSQL runs an
+ * uncorrelated subquery only when the CASE reaches it.
+ */
+export function pageQuery(table: string, filter: Filter, options: FindOptions & { limit: number }): Sql {
+  if (!(isVisibleOrder(table, options.sort) && principalsOnly(filter)) && restrictedToPrincipals(filter) && options.sort?.length) {
+    return matchedPageQuery(table, filter, { ...options, sort: options.sort });
+  }
+  const find = findQuery(table, filter, options);
+  const count = countQuery(table, filter);
+  return {
+    sql: `WITH found AS MATERIALIZED (${find.sql})
+      SELECT coalesce((SELECT json_agg(doc) FROM found), '[]'::json) AS docs,
+             CASE WHEN (SELECT count(*) FROM found) BETWEEN 1 AND ? THEN ? + (SELECT count(*) FROM found)
+                  ELSE (SELECT n FROM (${count.sql}) c) END AS total`,
+    bindings: [...find.bindings, options.limit - 1, options.skip ?? 0, ...count.bindings],
+  };
+}
+
+/** Whether a filter requires authorized principals (at its top or in its top-level `$and`): what a user may see. */
+function restrictedToPrincipals(filter: Filter): boolean {
+  if ("authorizedPrincipals" in filter) return true;
+  const all = filter.$and;
+  return Array.isArray(all) && all.some((part) => typeof part === "object" && part !== null && restrictedToPrincipals(part as Filter));
+}
+
+/**
+ * A user's page in any other order or with filters, and its total, from one scan: the documents the user may see
+ * are read once (the principals' GIN index, then the filters), their ids and sort keys kept, counted, and the page
+ * taken from them — where a page and a count used to read the same documents twice. The documents of the page are
+ * joined last. Bounded by what the user may see; a collection-wide page keeps its index walk (`findQuery`).
+ */
+function matchedPageQuery(table: string, filter: Filter, options: FindOptions & { limit: number; sort: SortSpec }): Sql {
+  const where = whereOf(filter);
+  const terms = options.sort.flatMap(([path, direction]) => (path === "_id" ? ["id"] : sortKeys(path)).map((key) => ({ key, direction })));
+  const keys = terms.map(({ key }, i) => `${key} AS k${i}`).join(", ");
+  const order = (alias: string) => terms.map(({ direction }, i) => `${alias}k${i} ${direction === 1 ? "ASC NULLS FIRST" : "DESC NULLS LAST"}`).join(", ");
+  return {
+    sql: `WITH matched AS MATERIALIZED (SELECT id, ${keys} FROM "${table}" WHERE ${where.sql}),
+           page AS (SELECT * FROM matched ORDER BY ${order("")} LIMIT ? OFFSET ?)
+      SELECT coalesce((SELECT json_agg(t.doc ORDER BY ${order("p.")}) FROM page p JOIN "${table}" t ON t.id = p.id), '[]'::json) AS docs,
+             (SELECT count(*) FROM matched) AS total`,
+    bindings: [...where.bindings, options.limit, options.skip ?? 0],
+  };
+}
+
 // ---- the store -------------------------------------------------------------------------------------------------
 
 /** Documents per upsert statement. */
@@ -354,12 +402,16 @@ class PostgresViewCollection<D extends Doc> implements ViewCollection<D> {
     return Number(row?.n ?? 0);
   }
 
+  /** One round trip: the page and, unless known, its total (see `pageQuery`). */
   async page(filter: Filter, options: FindOptions): Promise<{ docs: D[]; total: number }> {
-    const docs = await this.find(filter, options);
-    // A short first page is its own total; otherwise the database counts.
-    const skip = options.skip ?? 0;
-    const total = options.knownTotal ?? (docs.length > 0 && docs.length < (options.limit ?? Infinity) ? skip + docs.length : await this.count(filter));
-    return { docs, total };
+    if (options.knownTotal !== undefined || !options.limit) {
+      const docs = await this.find(filter, options);
+      return { docs, total: options.knownTotal ?? (options.skip ?? 0) + docs.length };
+    }
+    const { sql, bindings } = pageQuery(this.table, filter, { ...options, limit: options.limit });
+    const [row] = await this.store.rows<{ docs: D[]; total: string | number }>(sql, bindings);
+    const docs = row?.docs ?? [];
+    return { docs: options.fields ? docs.map((doc) => pick(doc, options.fields!)) : docs, total: Number(row?.total ?? 0) };
   }
 
   async byIds(ids: string[]): Promise<D[]> {
