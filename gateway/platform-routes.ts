@@ -202,6 +202,7 @@ export const REST_ROUTES: TableRoute<ActionName>[] = [
     ([name, summary]): TableRoute<ActionName> => ({
       method: "POST",
       path: `/api/task/:id/${name}`,
+      // Object.entries widens the keys to string; they are INTERACTION_SUMMARIES's, the interaction actions' names.
       action: `api.${name as keyof typeof INTERACTION_SUMMARIES}`,
       doc: {
         tag: "tasks",
