@@ -34,6 +34,23 @@ export default tseslint.config(
     },
   })),
   {
+    // lib/actions.ts, the map of the actions called by name, names the types of the features' handlers (the view's
+    // queries, the gateway's params): with `import type` only, erased at run time, so every layer may import it.
+    files: ["lib/actions.ts"],
+    rules: {
+      "no-restricted-imports": "off",
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["**/services/**", "**/mixins/**", "**/apps/**"], message: "imports go one way: see docs/architecture.md" },
+            { group: ["**/view/**", "**/engine/**", "**/gateway/**"], allowTypeImports: true, message: "lib/actions.ts imports the features' types only (import type)" },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ["lib/**/*.mjs"],
     languageOptions: { globals: { process: "readonly", globalThis: "readonly" } },
   },

@@ -7,6 +7,23 @@ export interface DomainEvent<T extends string = string, D = unknown> {
   data: D;
 }
 
+/** What a command action (mixins/aggregate.mixin.ts) answers. */
+export interface CommandResult {
+  aggregateId: string;
+  /** The aggregate's stream version after the command. */
+  version: number;
+  /** Global position of the last event of the aggregate (wait for it with a query's minPosition). */
+  globalPosition: number;
+  /** Types of the events this command appended (empty when the command changed nothing). */
+  events: string[];
+}
+
+/**
+ * The params a command action takes: the command's fields without its `type` (`Defaulted`: those its params schema
+ * fills in when absent), and an optional `commandId` that makes it idempotent.
+ */
+export type CommandInput<C, Defaulted extends keyof C = never> = Omit<C, "type" | Defaulted> & Partial<Pick<C, Defaulted>> & { commandId?: string };
+
 export interface Decider<C extends { type: string }, S, E extends DomainEvent> {
   initialState: S;
   /** Throws DomainError on a rule violation; [] means there is nothing to do (the command is already satisfied). */

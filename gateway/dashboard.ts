@@ -1,11 +1,11 @@
 // The service-discovery dashboard (GET /api/dashboard, /api/dashboard/events, public/dashboard/): a snapshot of the
 // cluster — nodes, services, events, the event store's head and its processors — and a stream of snapshots, pushed
 // every interval and whenever a node comes, goes or changes. Host names and addresses only for operators.
-import type { ActionCall } from "./action-call.ts";
+import type { ActionCall } from "../lib/actions.ts";
 import { SSE_HEADERS, type SseRequest, type SseResponse } from "./event-streams.ts";
 
 /** What `$node.list` answers of a node (the fields used here). */
-interface NodeInfo {
+export interface NodeInfo {
   id: string;
   available: boolean;
   local: boolean;
@@ -18,13 +18,13 @@ interface NodeInfo {
 }
 
 /** What `$node.health` answers (the fields used here). */
-interface NodeHealth {
+export interface NodeHealth {
   cpu?: { utilization?: number };
   mem: { free: number; total: number };
   process?: { memory?: { rss?: number }; uptime?: number };
 }
 
-interface ServiceInfo {
+export interface ServiceInfo {
   name: string;
   fullName: string;
   version?: string | number | null;
@@ -34,7 +34,7 @@ interface ServiceInfo {
   events?: Record<string, unknown>;
 }
 
-interface EventInfo {
+export interface EventInfo {
   name: string;
   group: string;
   endpoints?: { nodeID: string }[];
@@ -42,16 +42,16 @@ interface EventInfo {
 
 /** The cluster as the dashboard shows it (public/dashboard/dashboard.js reads it); host details only when asked. */
 export async function clusterSnapshot(call: ActionCall, hostDetails: boolean, uptime: () => number = process.uptime) {
-  const [nodes, services, events] = (await Promise.all([
+  const [nodes, services, events] = await Promise.all([
     call("$node.list", {}),
     call("$node.services", { skipInternal: false, withActions: true, withEvents: true }),
     call("$node.events", { withEndpoints: true }),
-  ])) as [NodeInfo[], ServiceInfo[], EventInfo[]];
+  ]);
   const health = await Promise.all(
     nodes.map(async (node): Promise<NodeHealth | null> => {
       if (!node.available) return null;
       try {
-        return (await call("$node.health", {}, { nodeID: node.id, timeout: 2000 })) as NodeHealth;
+        return await call("$node.health", {}, { nodeID: node.id, timeout: 2000 });
       } catch {
         return null;
       }
@@ -62,7 +62,7 @@ export async function clusterSnapshot(call: ActionCall, hostDetails: boolean, up
   try {
     const [head, rows] = await Promise.all([call("eventstore.head", {}, { timeout: 2000 }), call("eventstore.processors", {}, { timeout: 3000 })]);
     eventStore = head;
-    processors = rows as unknown[];
+    processors = rows;
   } catch {
     // No event store reachable: the dashboard shows that, the rest still answers.
   }

@@ -9,7 +9,7 @@ import { EventStreams } from "./event-streams.ts";
 import { Authenticator, Gate, gatewaySecurityFromEnv, StreamLimiter } from "./gateway-security.ts";
 import { STREAM_PATHS } from "./platform-routes.ts";
 import { FormUrls } from "./tasklist-dto.ts";
-import type { ActionCall } from "./action-call.ts";
+import type { ActionCall } from "../lib/actions.ts";
 
 export interface PlatformGatewayParts {
   config: Environment["api"];

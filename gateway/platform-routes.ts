@@ -14,11 +14,13 @@ import { fileURLToPath } from "node:url";
 import type { Context } from "moleculer";
 import serveStatic from "serve-static";
 import { isoDate } from "../lib/params.ts";
+import type { JsonObject } from "../lib/json.ts";
 import type { User } from "../domain/types.ts";
 import { checkInput, sendHtml, type Caller, type GatedRequest } from "./gateway-security.ts";
 import { openApiDocument } from "./openapi.ts";
 import { aliasesOf, openApiRoutesOf, type TableRoute } from "./route-table.ts";
-import { INTERACTION_SUMMARIES } from "./task-list.ts";
+import { INTERACTION_SUMMARIES, type ListQuery } from "./task-list.ts";
+import type { ActionName } from "../lib/actions.ts";
 
 const require = createRequire(import.meta.url);
 export const SWAGGER_UI_DIR = dirname(require.resolve("swagger-ui-dist/package.json"));
@@ -81,7 +83,42 @@ const listQuery = {
 };
 const flag = { type: "boolean", convert: true, optional: true };
 
-/** The params of the gateway's actions (fastest-validator), by action name. */
+/** What moleculer-web hands an action of the REST route (mergeParams: false): the path's params, the query, the body. */
+export interface RestParams<P = Record<string, string>, Q = Record<string, unknown>, B = unknown> {
+  params: P;
+  query: Q;
+  body: B;
+}
+type TaskParams<Q = { wait?: boolean } | undefined, B = unknown> = RestParams<{ id: string }, Q, B>;
+
+/**
+ * The params of the gateway's actions, by action name, as their handlers read them (lib/actions.ts names them
+ * `api.<name>`): ACTION_PARAMS below checks those that take any (its keys are among these), and documents them.
+ */
+export interface ApiActionParams {
+  health: Record<string, unknown>;
+  ready: Record<string, unknown>;
+  users: Record<string, unknown>;
+  openapi: Record<string, unknown>;
+  dashboard: Record<string, unknown>;
+  profile: RestParams;
+  processes: RestParams;
+  processStart: RestParams<{ processDefinitionId: string; requestId: string }>;
+  startProcess: RestParams<{ applicationName: string; processDefinitionKey: string }, Record<string, unknown>, { businessKey?: string; variables?: JsonObject } | undefined>;
+  tasks: RestParams<Record<string, string>, ListQuery>;
+  task: TaskParams<Record<string, unknown>>;
+  claim: TaskParams;
+  unclaim: TaskParams;
+  /** The follow-up date, an ISO-8601 date-time string. */
+  defer: TaskParams<{ wait?: boolean } | undefined, string>;
+  undefer: TaskParams;
+  /** The payload to complete the task with. */
+  complete: TaskParams<{ wait?: boolean } | undefined, Record<string, unknown> | undefined>;
+  dataEntries: RestParams<Record<string, string>, ListQuery>;
+  dataEntry: RestParams<{ entryType: string; entryId: string }>;
+}
+
+/** The params of the gateway's actions (fastest-validator), by action name: they validate, and document the operations. */
 export const ACTION_PARAMS = {
   processStart: { params: { type: "object", props: { processDefinitionId: { type: "string", min: 1, max: 300 }, requestId: { type: "string", min: 1, max: 300 } } } },
   startProcess: {
@@ -97,7 +134,7 @@ export const ACTION_PARAMS = {
   complete: { params: taskId, query: waitQuery, body: { type: "object", strict: false, optional: true, description: "The payload: variables to complete the task with" } },
   dataEntries: { query: { ...listQuery, props: { ...listQuery.props, involvementsOnly: flag } } },
   dataEntry: { params: { type: "object", props: { entryType: { type: "string", min: 1 }, entryId: { type: "string", min: 1 } } } },
-};
+} satisfies { [K in keyof ApiActionParams]?: Partial<Record<keyof ApiActionParams[K], object>> };
 
 // ---- the routes ----
 
@@ -106,7 +143,7 @@ const count = { "X-ElementCount": { description: "Total number of matching eleme
 const notVisible = { description: "Not found (or not visible to the caller)" };
 
 /** Routes open to anonymous callers (an operator's credentials open the operator endpoints). */
-export const PUBLIC_ROUTES: TableRoute[] = [
+export const PUBLIC_ROUTES: TableRoute<ActionName>[] = [
   { method: "GET", path: "/api/health", action: "api.health", doc: { tag: "operations", summary: "The gateway is alive", authenticated: false, responses: { 200: { description: "Alive" } } } },
   { method: "GET", path: "/api/ready", action: "api.ready", doc: { tag: "operations", summary: "Event store reachable and view caught up", authenticated: false, responses: { 200: { description: "Ready" }, 503: { description: "Not ready; reasons given" } } } },
   { method: "GET", path: "/api/users", action: "api.users", doc: { tag: "users", summary: "The users of the directory (for the demo login)", authenticated: false, responses: { 200: { description: "Users", schema: list } } } },
@@ -134,7 +171,7 @@ export const PUBLIC_ROUTES: TableRoute[] = [
 ];
 
 /** The REST API of the task list (Polyflow's example task-list API), for authenticated callers. */
-export const REST_ROUTES: TableRoute[] = [
+export const REST_ROUTES: TableRoute<ActionName>[] = [
   { method: "GET", path: "/api/profile", action: "api.profile", doc: { tag: "users", summary: "The calling user", authenticated: true, responses: { 200: { description: "Profile" } } } },
   { method: "GET", path: "/api/processes", action: "api.processes", doc: { tag: "processes", summary: "Processes the caller may start", authenticated: true, responses: { 200: { description: "Process definitions", schema: list } } } },
   {
@@ -162,10 +199,11 @@ export const REST_ROUTES: TableRoute[] = [
   { method: "GET", path: "/api/tasks", action: "api.tasks", doc: { tag: "tasks", summary: "The caller's tasks with their data entries", authenticated: true, responses: { 200: { description: "[{ task, dataEntries }]", schema: list, headers: count } } } },
   { method: "GET", path: "/api/task/:id", action: "api.task", doc: { tag: "tasks", summary: "One task with its data entries", authenticated: true, responses: { 200: { description: "{ task, dataEntries }" }, 404: notVisible } } },
   ...Object.entries(INTERACTION_SUMMARIES).map(
-    ([name, summary]): TableRoute => ({
+    ([name, summary]): TableRoute<ActionName> => ({
       method: "POST",
       path: `/api/task/:id/${name}`,
-      action: `api.${name}`,
+      // Object.entries widens the keys to string; they are INTERACTION_SUMMARIES's, the interaction actions' names.
+      action: `api.${name as keyof typeof INTERACTION_SUMMARIES}`,
       doc: {
         tag: "tasks",
         summary,

@@ -9,12 +9,13 @@ import type { OpenApiRoute } from "./openapi.ts";
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- moleculer-web calls it with the service as `this` and its own request type
 export type AliasHandler = (this: any, req: IncomingMessage & any, res: ServerResponse) => void;
 
-export interface TableRoute {
+/** `A`: the names the table's actions may have (a gateway's own: lib/actions.ts). */
+export interface TableRoute<A extends string = string> {
   method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   /** The path as served and documented, with `:param` segments. */
   path: string;
   /** The action behind the route; its params document the operation. */
-  action?: string;
+  action?: A;
   /** Or the gateway's own handler. */
   handler?: AliasHandler;
   /** The operation in the OpenAPI document; none: served, not documented (pages, files, operator streams). */

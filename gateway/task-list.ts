@@ -5,11 +5,18 @@
 import { randomUUID } from "node:crypto";
 import { notFound } from "../lib/errors.ts";
 import type { User } from "../domain/types.ts";
-import type { ActionCall } from "./action-call.ts";
+import type { ActionCall, ActionParams, ActionResult } from "../lib/actions.ts";
 import type { AnswerCache } from "./answer-cache.ts";
-import { dataEntryDto, processDto, taskDto, viewSort, type FormUrls, type ProcessDocument } from "./tasklist-dto.ts";
+import type { JsonObject } from "../lib/json.ts";
+import { dataEntryDto, processDto, taskDto, viewSort, type FormUrls } from "./tasklist-dto.ts";
 
 type Row = Record<string, unknown>;
+
+/**
+ * A view document as the DTOs read it (gateway/tasklist-dto.ts): a JSON object whose fields they look up by name —
+ * which is what it is on arrival (it came over the transporter). The one widening of the view's typed answers.
+ */
+const row = <T extends object>(document: T): Row => document as Row;
 
 /** An answer with what the gateway sets on the response. */
 export interface Answer<B> {
@@ -35,7 +42,7 @@ export interface ListQuery {
 const arrayOf = (value: string | string[] | undefined) => (value === undefined ? undefined : Array.isArray(value) ? value : [value]);
 
 /** The view query of GET /api/tasks. */
-export function taskQuery(user: User, q: ListQuery): Row {
+export function taskQuery(user: User, q: ListQuery): ActionParams<"view.tasksWithDataEntriesForUser"> {
   return {
     user,
     page: q.page,
@@ -48,34 +55,40 @@ export function taskQuery(user: User, q: ListQuery): Row {
 }
 
 /** The view query of GET /api/business-data-entries. */
-export function dataEntryQuery(user: User, q: ListQuery): Row {
+export function dataEntryQuery(user: User, q: ListQuery): ActionParams<"view.dataEntriesForUser"> {
   return { user, page: q.page, size: q.size, sort: viewSort(arrayOf(q.sort), "dataEntry"), filters: arrayOf(q.filters), involvementsOnly: q.involvementsOnly ?? false };
 }
 
-export const renderTasks = (urls: FormUrls) => (elements: { task: Row; dataEntries: Row[] }[]) =>
-  elements.map((e) => ({ task: taskDto(e.task, urls), dataEntries: e.dataEntries.map((d) => dataEntryDto(d, urls)) }));
+/** The paged view queries the REST lists answer from. */
+export type ListAction = "view.tasksWithDataEntriesForUser" | "view.dataEntriesForUser";
+/** An element of a list query's page. */
+type ElementOf<A extends ListAction> = Extract<ActionResult<A>, { elements: unknown[] }>["elements"][number];
 
-export const renderDataEntries = (urls: FormUrls) => (elements: Row[]) => elements.map((d) => dataEntryDto(d, urls));
+export const renderTasks = (urls: FormUrls) => (elements: ElementOf<"view.tasksWithDataEntriesForUser">[]) =>
+  elements.map((e) => ({ task: taskDto(row(e.task), urls), dataEntries: e.dataEntries.map((d) => dataEntryDto(row(d), urls)) }));
 
-type ViewPage<E> = { unchanged: true; version: string } | { unchanged?: undefined; elements: E[]; totalElementCount: number; version: string };
+export const renderDataEntries = (urls: FormUrls) => (elements: ElementOf<"view.dataEntriesForUser">[]) => elements.map((d) => dataEntryDto(row(d), urls));
 
 /**
  * A list answer (a page of a view query and its total): kept per question (the view action and its parameters,
  * the caller included) with the view version it was computed from, and sent again as it was while the view has
  * not moved on — the view only confirms the version (gateway/answer-cache.ts). The body is serialised once.
  */
-export async function listAnswer<E>(call: ActionCall, answers: AnswerCache, action: string, params: Row, render: (elements: E[]) => unknown[]): Promise<Answer<string | unknown[]>> {
+export async function listAnswer<A extends ListAction>(call: ActionCall, answers: AnswerCache, action: A, params: ActionParams<A>, render: (elements: ElementOf<A>[]) => unknown[]): Promise<Answer<string | unknown[]>> {
   if (!answers.enabled) {
-    const result = (await call(action, params)) as { elements: E[]; totalElementCount: number };
+    const result = await call(action, params);
+    // Asked without a knownVersion, the view never answers "unchanged".
+    if ("unchanged" in result) throw new Error(`${action} answered "unchanged" to a version it was not given`);
     return { body: render(result.elements), headers: { "X-ElementCount": String(result.totalElementCount) } };
   }
   const key = JSON.stringify([action, params]);
   const kept = answers.get(key);
-  const result = (await call(action, { ...params, knownVersion: kept?.version ?? "" })) as ViewPage<E>;
+  const result = await call(action, { ...params, knownVersion: kept?.version ?? "" });
   let answer = kept;
-  if (!result.unchanged || !answer) {
-    if (result.unchanged) throw new Error(`${action} answered "unchanged" to a version it was not given`);
-    answer = { version: result.version, total: result.totalElementCount, body: JSON.stringify(render(result.elements)) };
+  if (!("unchanged" in result) || !answer) {
+    if ("unchanged" in result) throw new Error(`${action} answered "unchanged" to a version it was not given`);
+    // Asked with a knownVersion, the view always answers with its version.
+    answer = { version: result.version ?? "", total: result.totalElementCount, body: JSON.stringify(render(result.elements)) };
     answers.set(key, answer);
   }
   return { body: answer.body, headers: { "X-ElementCount": String(answer.total) }, type: "application/json; charset=utf-8" };
@@ -85,40 +98,40 @@ export async function listAnswer<E>(call: ActionCall, answers: AnswerCache, acti
 
 /** GET /api/task/:id: the task with its data entries. */
 export async function taskWithDataEntries(call: ActionCall, user: User, id: string, urls: FormUrls) {
-  const found = (await call("view.taskWithDataEntriesForId", { id, user })) as { task: Row; dataEntries: Row[] } | null;
+  const found = await call("view.taskWithDataEntriesForId", { id, user });
   if (!found) throw notFound(`Task ${id} not found`);
   return renderTasks(urls)([found])[0]!;
 }
 
 /** GET /api/business-data-entries/:entryType/:entryId. */
 export async function dataEntry(call: ActionCall, user: User, identity: { entryType: string; entryId: string }, urls: FormUrls) {
-  const entry = (await call("view.dataEntryForIdentity", { ...identity, user })) as Row | null;
+  const entry = await call("view.dataEntryForIdentity", { ...identity, user });
   if (!entry) throw notFound(`Data entry ${identity.entryType}/${identity.entryId} not found`);
-  return dataEntryDto(entry, urls);
+  return dataEntryDto(row(entry), urls);
 }
 
 // ---- processes ----
 
 /** GET /api/processes: what the user may start. Every list carries its total (Polyflow's contract declares it here too); this one is never paged. */
 export async function processes(call: ActionCall, user: User, urls: FormUrls): Promise<Answer<unknown[]>> {
-  const defs = (await call("view.processDefinitionsStartableByUser", { user })) as ProcessDocument[];
-  return { body: defs.map((d) => processDto(d, urls)), headers: { "X-ElementCount": String(defs.length) } };
+  const defs = await call("view.processDefinitionsStartableByUser", { user });
+  return { body: defs.map((d) => processDto({ ...row(d), applicationName: d.applicationName, processDefinitionKey: d.processDefinitionKey }, urls)), headers: { "X-ElementCount": String(defs.length) } };
 }
 
 /** POST /api/processes/:applicationName/:processDefinitionKey/start: the owning application's engine starts it. */
-export async function startProcess(call: ActionCall, user: User, which: { applicationName: string; processDefinitionKey: string }, body: { businessKey?: string; variables?: Row } | undefined) {
-  const defs = (await call("view.processDefinitionsStartableByUser", { user })) as { processDefinitionId: string; processDefinitionKey: string; applicationName: string }[];
+export async function startProcess(call: ActionCall, user: User, which: { applicationName: string; processDefinitionKey: string }, body: { businessKey?: string; variables?: JsonObject } | undefined) {
+  const defs = await call("view.processDefinitionsStartableByUser", { user });
   const definition = defs.find((d) => d.applicationName === which.applicationName && d.processDefinitionKey === which.processDefinitionKey);
   if (!definition) throw notFound(`No startable process ${which.processDefinitionKey} in ${which.applicationName}`);
   const requestId = randomUUID();
-  const result = (await call("processDefinition.requestStart", {
+  const result = await call("processDefinition.requestStart", {
     processDefinitionId: definition.processDefinitionId,
     businessKey: body?.businessKey,
     variables: body?.variables ?? {},
     requestedBy: user.username,
     requestId,
     commandId: `start:${requestId}`,
-  })) as { globalPosition: number };
+  });
   return {
     requestId,
     processDefinitionId: definition.processDefinitionId,
@@ -130,19 +143,20 @@ export async function startProcess(call: ActionCall, user: User, which: { applic
 
 /** GET /api/process-starts/…: the caller's own start request; someone else's answers like an unknown one. */
 export async function processStart(call: ActionCall, user: User, processDefinitionId: string, requestId: string) {
-  const record = (await call("processDefinition.startRequest", { processDefinitionId, requestId })) as ({ requestedBy: string } & Row) | null;
+  const record = await call("processDefinition.startRequest", { processDefinitionId, requestId });
   if (!record || record.requestedBy !== user.username) throw notFound(`No start request ${requestId} of yours for ${processDefinitionId}`);
-  return { requestId, ...record };
+  const { requestId: _same, ...rest } = record;
+  return { requestId, ...rest };
 }
 
 // ---- task interactions ----
 
-/** A user's intent on a task: the command behind it and how the view shows that it took effect. */
-export interface Interaction {
-  action: string;
-  params: Row;
-  effectShown: (task: Row | null) => boolean;
-}
+type InteractionAction = "task.claim" | "task.unclaim" | "task.defer" | "task.undefer" | "task.requestCompletion";
+
+/** A user's intent on a task: the command behind it (its params but the task's id) and how the view shows that it took effect. */
+export type Interaction = {
+  [A in InteractionAction]: { action: A; params: Omit<ActionParams<A>, "id" | "commandId">; effectShown: (task: ActionResult<"view.taskForId">) => boolean };
+}[InteractionAction];
 
 export type InteractionName = "claim" | "unclaim" | "defer" | "undefer" | "complete";
 
@@ -163,11 +177,13 @@ export function interaction(name: InteractionName, user: User, body: unknown): I
     case "unclaim":
       return { action: "task.unclaim", params: { username }, effectShown: (task) => task !== null && task.assignee === null };
     case "defer":
-      return { action: "task.defer", params: { followUpDate: body, username }, effectShown: (task) => task?.followUpDate === body };
+      // The api action's params (ACTION_PARAMS.defer) checked that the body is an ISO-8601 date-time string.
+      return { action: "task.defer", params: { followUpDate: body as string, username }, effectShown: (task) => task?.followUpDate === body };
     case "undefer":
       return { action: "task.undefer", params: { username }, effectShown: (task) => task !== null && task.followUpDate === null };
     case "complete":
-      return { action: "task.requestCompletion", params: { payload: body ?? {}, assignee: username }, effectShown: (task) => task === null };
+      // The api action's params (ACTION_PARAMS.complete) checked that the body, when given, is an object (JSON).
+      return { action: "task.requestCompletion", params: { payload: (body ?? {}) as JsonObject, assignee: username }, effectShown: (task) => task === null };
   }
 }
 
@@ -181,12 +197,12 @@ export async function interact(call: ActionCall, user: User, id: string, what: I
   if (!visible) throw notFound(`Task ${id} not found`);
   // One commandId per HTTP request: the broker retries a call whose node died (REQUEST_REJECTED) on another
   // node with the same params, and the event store applies the command once.
-  const result = (await call(what.action, { id, ...what.params, commandId: `api:${randomUUID()}` })) as { globalPosition: number };
+  const result = await call(what.action, { id, ...what.params, commandId: `api:${randomUUID()}` });
   if (!wait.wait) return { status: 204, body: null };
   const deadline = Date.now() + wait.timeoutMs;
   let minPosition = result.globalPosition;
   for (;;) {
-    const task = (await call("view.taskForId", { id, minPosition, maxWaitMs: Math.max(0, deadline - Date.now()) })) as Row | null;
+    const task = await call("view.taskForId", { id, minPosition, maxWaitMs: Math.max(0, deadline - Date.now()) });
     if (what.effectShown(task)) return { status: 204, body: null };
     if (Date.now() >= deadline) break;
     minPosition = 0;

@@ -9,24 +9,16 @@
 // Axon Server routes commands by consistent hashing. A `commandId` makes a command idempotent: the event store
 // returns the first result for a command it has seen.
 import type { ActionSchema, Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
-import { DomainError, type Decider, type DomainEvent } from "../domain/decider.ts";
+import { DomainError, type CommandResult, type Decider, type DomainEvent } from "../domain/decider.ts";
 import { conflict, notFound } from "../lib/errors.ts";
-import type { RecordedEvent } from "../stores/event-store.ts";
-import type { AppendParams, AppendResult } from "../stores/event-log.ts";
+import type { AppendResult } from "../stores/event-log.ts";
+import { callAction } from "../lib/actions.ts";
 import type { JsonObject } from "../lib/json.ts";
 import { AGGREGATE_SHARD } from "../lib/strategies.ts";
 import { KeyedSerialQueue } from "../lib/serial.ts";
 import { defineMixin } from "../lib/schema.ts";
 
-export interface CommandResult {
-  aggregateId: string;
-  /** The aggregate's stream version after the command. */
-  version: number;
-  /** Global position of the last event of the aggregate (wait for it with a query's minPosition). */
-  globalPosition: number;
-  /** Types of the events this command appended (empty when the command changed nothing). */
-  events: string[];
-}
+export type { CommandResult } from "../domain/decider.ts";
 
 /**
  * A command action's params after validation. Their static type is what the definition's `params` schema
@@ -159,7 +151,7 @@ export function AggregateMixin<C extends { type: string }, S, E extends DomainEv
         let version = 0;
         let globalPosition = 0;
         for (;;) {
-          const page = await ctx.call<{ events: RecordedEvent[] }, object>("eventstore.readStream", {
+          const page = await callAction(ctx, "eventstore.readStream", {
             streamId,
             fromVersion: version + 1,
             maxCount: PAGE,
@@ -208,7 +200,7 @@ export function AggregateMixin<C extends { type: string }, S, E extends DomainEv
           };
           let appended: AppendResult;
           try {
-            appended = await ctx.call<AppendResult, AppendParams>("eventstore.append", {
+            appended = await callAction(ctx, "eventstore.append", {
               streamId,
               expectedVersion: loaded.version,
               commandId,

@@ -17,7 +17,8 @@
 // calls `await this.stopProcessorLoop()` first (stopping twice is harmless).
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { randomUUID } from "node:crypto";
-import type { ReadAllResult, RecordedEvent } from "../stores/event-store.ts";
+import type { RecordedEvent } from "../stores/event-store.ts";
+import { callAction } from "../lib/actions.ts";
 import { compareTokens, parseToken, START_TOKEN } from "../lib/tokens.ts";
 import { ErrorTypes, isDependencyOutage, isErrorOfType } from "../lib/errors.ts";
 import { sleep } from "../lib/sleep.ts";
@@ -85,6 +86,9 @@ export interface TrackingProcessorLocals {
 }
 
 /** The mixin's methods, and the one the service provides (`handleEvents`). */
+/** The actions a processor's service forwards to the instance that holds the lease. */
+export type ForwardedAction = "resetProcessor" | "replay" | "replayStatus";
+
 export interface TrackingProcessorMethods {
   handleEvents(events: RecordedEvent[], context: HandleContext): Promise<void>;
   loadProcessorToken(token: string): Promise<string>;
@@ -94,7 +98,7 @@ export interface TrackingProcessorMethods {
   runBetweenBatches<T>(work: () => Promise<T>): Promise<T>;
   requestProcessorReset(): Promise<void>;
   moveProcessorToken(token: string, globalPosition: number): Promise<void>;
-  forwardToLeaseHolder(ctx: Context, action: string): Promise<{ forwarded: boolean; result?: unknown }>;
+  forwardToLeaseHolder(ctx: Context, action: ForwardedAction): Promise<{ forwarded: boolean; result?: unknown }>;
   loseLease(reason: string): void;
   startProcessorLoop(): void;
   stopProcessorLoop(): Promise<void>;
@@ -163,7 +167,7 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
       restartProcessor: {
         visibility: "public",
         async handler(ctx: Context) {
-          await ctx.call("eventstore.restartProcessor", { name: this.processorSettings.processor });
+          await callAction(ctx, "eventstore.restartProcessor", { name: this.processorSettings.processor });
           if (this.processor.status === "failed") this.startProcessorLoop();
           return { ...this.processor };
         },
@@ -176,7 +180,7 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
       },
 
       async storeProcessorToken(token: string): Promise<void> {
-        const kept = await this.broker.call<boolean, object>("eventstore.saveProcessorToken", { name: this.processorSettings.processor, owner: this.processor.owner, token });
+        const kept = await callAction(this.broker, "eventstore.saveProcessorToken", { name: this.processorSettings.processor, owner: this.processor.owner, token });
         if (!kept) this.loseLease("the token could not be stored: another instance holds the lease");
       },
 
@@ -220,11 +224,14 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
       },
 
       /** Calls the same action on the instance that holds the lease, when this one does not. */
-      async forwardToLeaseHolder(ctx: Context, action: string): Promise<{ forwarded: boolean; result?: unknown }> {
+      async forwardToLeaseHolder(ctx: Context, action: ForwardedAction): Promise<{ forwarded: boolean; result?: unknown }> {
         if (this.processor.leased) return { forwarded: false };
-        const rows = await ctx.call<{ name: string; owner: string | null }[]>("eventstore.processors");
+        const rows = await callAction(ctx, "eventstore.processors", {});
         const holder = rows.find((row) => row.name === this.processorSettings.processor)?.owner;
         if (!holder) throw new Error(`Processor ${this.processorSettings.processor} runs nowhere at the moment; start it first`);
+        // The same call again, to this service's own action on the holder's node: its name depends on the service
+        // that mixes the processor in (view, an application's connector), its params are the caller's, its result
+        // goes back as it is — so Moleculer's untyped call, not lib/actions.ts.
         return { forwarded: true, result: await ctx.call(`${this.fullName}.${action}`, ctx.params, { nodeID: holder.split("/")[0] }) };
       },
 
@@ -251,8 +258,7 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
         this.processorRenewTimer = undefined;
         if (this.processor.leased) {
           this.processor.leased = false;
-          await this.broker
-            .call("eventstore.releaseProcessor", { name: this.processorSettings.processor, owner: this.processor.owner, status: this.processor.status === "failed" ? "failed" : "idle", lastError: this.processor.lastError })
+          await callAction(this.broker, "eventstore.releaseProcessor", { name: this.processorSettings.processor, owner: this.processor.owner, status: this.processor.status === "failed" ? "failed" : "idle", lastError: this.processor.lastError })
             .catch(() => undefined);
         }
       },
@@ -262,7 +268,7 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
         while (!stop.aborted) {
           try {
             if (!p.leased) {
-              const granted = await this.broker.call<{ token: string } | null, object>("eventstore.claimProcessor", { name: this.processorSettings.processor, owner: p.owner, leaseMs: this.processorSettings.leaseMs });
+              const granted = await callAction(this.broker, "eventstore.claimProcessor", { name: this.processorSettings.processor, owner: p.owner, leaseMs: this.processorSettings.leaseMs });
               if (!granted) {
                 p.status = "waiting-for-lease";
                 await sleep(this.processorSettings.leaseMs / 2, stop);
@@ -280,7 +286,7 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
             }
             const wake = new AbortController();
             this.processorWake = wake;
-            const batch = await this.broker.call<ReadAllResult, object>("eventstore.readAll", {
+            const batch = await callAction(this.broker, "eventstore.readAll", {
               after: p.token,
               limit: this.processorSettings.batchSize,
               eventTypes: this.processorSettings.eventTypes,
@@ -359,7 +365,7 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
           const message = `event ${describe(event)} failed ${this.processorSettings.attempts} times: ${lastError.message}`;
           if (this.processorSettings.onError === "park") {
             this.logger.error(`Processor ${this.processorSettings.processor}: parking ${message}`);
-            await this.broker.call("eventstore.parkEvent", { processor: this.processorSettings.processor, event, error: lastError.message, attempts: this.processorSettings.attempts });
+            await callAction(this.broker, "eventstore.parkEvent", { processor: this.processorSettings.processor, event, error: lastError.message, attempts: this.processorSettings.attempts });
             continue;
           }
           this.logger.error(`Processor ${this.processorSettings.processor}: stopping; ${message}`);
@@ -374,7 +380,7 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
             p.token = before.token;
             p.globalPosition = before.globalPosition;
           }
-          await this.broker.call("eventstore.releaseProcessor", { name: this.processorSettings.processor, owner: p.owner, status: "failed", lastError: message });
+          await callAction(this.broker, "eventstore.releaseProcessor", { name: this.processorSettings.processor, owner: p.owner, status: "failed", lastError: message });
           p.leased = false;
           clearInterval(this.processorRenewTimer);
           this.processorRenewTimer = undefined;
@@ -387,7 +393,7 @@ export function TrackingProcessorMixin(options: TrackingProcessorOptions): Parti
         const p: ProcessorState = this.processor;
         if (!p.leased) return;
         try {
-          const kept = await this.broker.call<boolean, object>("eventstore.renewProcessor", { name: this.processorSettings.processor, owner: p.owner, leaseMs: this.processorSettings.leaseMs, token: p.token });
+          const kept = await callAction(this.broker, "eventstore.renewProcessor", { name: this.processorSettings.processor, owner: p.owner, leaseMs: this.processorSettings.leaseMs, token: p.token });
           if (!kept) this.loseLease("renewal refused");
         } catch (err) {
           this.logger.warn(`Processor ${this.processorSettings.processor}: lease renewal failed: ${(err as Error).message}`);

@@ -17,9 +17,9 @@ import { clusterSnapshot } from "../gateway/dashboard.ts";
 import { platformGatewayParts, type PlatformGatewayParts } from "../gateway/platform-gateway.ts";
 import type { ChangeBatch, StartRefusal } from "../gateway/event-streams.ts";
 import { readiness } from "../gateway/readiness.ts";
-import type { ActionCall } from "../gateway/action-call.ts";
+import { actionCallOf, type ActionCall } from "../lib/actions.ts";
 import * as taskList from "../gateway/task-list.ts";
-import { ACTION_PARAMS, gatewaySettings, platformOpenApi, type ApiMeta, type GatewayRequest, type PlatformGateway } from "../gateway/platform-routes.ts";
+import { ACTION_PARAMS, gatewaySettings, platformOpenApi, type ApiActionParams, type ApiMeta, type GatewayRequest, type PlatformGateway } from "../gateway/platform-routes.ts";
 
 // The error mapping is the shared one of every gateway, and the Polyflow base path the routes': exported here too
 // for the modules that imported them from here.
@@ -39,9 +39,9 @@ interface Methods extends PlatformGateway {
   errorHandler(req: IncomingMessage, res: ServerResponse, err: unknown): void;
   httpHandler(req: GatedRequest, res: ServerResponse, next?: (err?: unknown) => void): Promise<unknown>;
   sendApiError(req: IncomingMessage, res: ServerResponse, err: unknown): void;
-  userOf(ctx: ApiContext): User;
+  userOf(ctx: Context<unknown, ApiMeta>): User;
   /** Sets the answer's status and headers on the call's meta; returns its body. */
-  answer<B>(ctx: ApiContext, answer: taskList.Answer<B>): B;
+  answer<B>(ctx: Context<unknown, ApiMeta>, answer: taskList.Answer<B>): B;
 }
 
 interface Locals extends PlatformGatewayParts {
@@ -50,9 +50,9 @@ interface Locals extends PlatformGatewayParts {
   server?: Server;
 }
 
-type ApiContext<P = object> = Context<{ params: Record<string, string>; query: Record<string, unknown>; body: unknown } & P, ApiMeta>;
-type ListContext = ApiContext<{ query: taskList.ListQuery }>;
-const callOf = (ctx: Context): ActionCall => ctx.call.bind(ctx);
+/** The context of an api action: its params as lib/actions.ts maps them (ApiActionParams). */
+type ApiContext<A extends keyof ApiActionParams = "profile"> = Context<ApiActionParams[A], ApiMeta>;
+const callOf = (ctx: Context): ActionCall => actionCallOf(ctx);
 
 const env = readEnvironment();
 const onError = function (this: Methods, req: IncomingMessage, res: ServerResponse, err: Error) {
@@ -60,7 +60,7 @@ const onError = function (this: Methods, req: IncomingMessage, res: ServerRespon
 };
 const interactionAction = (name: taskList.InteractionName) => ({
   params: ACTION_PARAMS[name],
-  handler(this: Methods & Locals, ctx: ApiContext<{ query: { wait?: boolean } | undefined }>) {
+  handler(this: Methods & Locals, ctx: ApiContext<typeof name>) {
     const user = this.userOf(ctx);
     const what = taskList.interaction(name, user, ctx.params.body);
     return taskList.interact(callOf(ctx), user, ctx.params.params.id!, what, { wait: ctx.params.query?.wait === true, timeoutMs: this.config.waitTimeoutMs }).then((a) => this.answer(ctx, a));
@@ -102,27 +102,27 @@ const ApiService = defineService<ApiSettings, Methods, Locals>({
     },
     processStart: {
       params: ACTION_PARAMS.processStart,
-      handler(ctx: ApiContext) {
-        return taskList.processStart(callOf(ctx), this.userOf(ctx), ctx.params.params.processDefinitionId!, ctx.params.params.requestId!);
+      handler(ctx: ApiContext<"processStart">) {
+        return taskList.processStart(callOf(ctx), this.userOf(ctx), ctx.params.params.processDefinitionId, ctx.params.params.requestId);
       },
     },
     startProcess: {
       params: ACTION_PARAMS.startProcess,
-      async handler(ctx: ApiContext<{ params: { applicationName: string; processDefinitionKey: string }; body?: { businessKey?: string; variables?: Record<string, unknown> } }>) {
+      async handler(ctx: ApiContext<"startProcess">) {
         return this.answer(ctx, { status: 202, body: await taskList.startProcess(callOf(ctx), this.userOf(ctx), ctx.params.params, ctx.params.body) });
       },
     },
     tasks: {
       params: ACTION_PARAMS.tasks,
-      async handler(ctx: ListContext) {
+      async handler(ctx: ApiContext<"tasks">) {
         const params = taskList.taskQuery(this.userOf(ctx), ctx.params.query);
         return this.answer(ctx, await taskList.listAnswer(callOf(ctx), this.answers, "view.tasksWithDataEntriesForUser", params, taskList.renderTasks(this.formUrls)));
       },
     },
     task: {
       params: ACTION_PARAMS.task,
-      handler(ctx: ApiContext) {
-        return taskList.taskWithDataEntries(callOf(ctx), this.userOf(ctx), ctx.params.params.id!, this.formUrls);
+      handler(ctx: ApiContext<"task">) {
+        return taskList.taskWithDataEntries(callOf(ctx), this.userOf(ctx), ctx.params.params.id, this.formUrls);
       },
     },
     claim: interactionAction("claim"),
@@ -132,14 +132,14 @@ const ApiService = defineService<ApiSettings, Methods, Locals>({
     complete: interactionAction("complete"),
     dataEntries: {
       params: ACTION_PARAMS.dataEntries,
-      async handler(ctx: ListContext) {
+      async handler(ctx: ApiContext<"dataEntries">) {
         const params = taskList.dataEntryQuery(this.userOf(ctx), ctx.params.query);
         return this.answer(ctx, await taskList.listAnswer(callOf(ctx), this.answers, "view.dataEntriesForUser", params, taskList.renderDataEntries(this.formUrls)));
       },
     },
     dataEntry: {
       params: ACTION_PARAMS.dataEntry,
-      handler(ctx: ApiContext<{ params: { entryType: string; entryId: string } }>) {
+      handler(ctx: ApiContext<"dataEntry">) {
         return taskList.dataEntry(callOf(ctx), this.userOf(ctx), ctx.params.params, this.formUrls);
       },
     },
@@ -222,7 +222,7 @@ const ApiService = defineService<ApiSettings, Methods, Locals>({
   },
 
   created() {
-    Object.assign(this, platformGatewayParts(this.settings.securityEnv, (action, params, opts) => this.broker.call(action, params, opts)));
+    Object.assign(this, platformGatewayParts(this.settings.securityEnv, actionCallOf(this.broker)));
     Object.assign(this.settings, this.config);
   },
 

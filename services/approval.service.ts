@@ -11,6 +11,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { environmentVariables, readEnvironment } from "../lib/env.ts";
 import { Directory } from "../lib/directory.ts";
 import { defineService } from "../lib/schema.ts";
+import { actionCallOf } from "../lib/actions.ts";
 import { Authenticator, callerOf, errorResponse, Gate, sendError, sendUnrouted, gatewaySecurityFromEnv, type GatedRequest, type RouteAlias } from "../gateway/gateway-security.ts";
 import type { ProcessEngine } from "../engine/connector/process-engine.ts";
 import type { User } from "../domain/types.ts";
@@ -197,7 +198,7 @@ export function createApprovalService(options: ApprovalServiceOptions = {}) {
       this.directory = Directory.load();
       this.auth = new Authenticator(security, this.directory);
       this.gate = new Gate(this.auth, { streamPaths: [] });
-      this.workflow = new ApprovalWorkflow({ settings, logger: this.logger, call: (action, params) => this.broker.call(action, params), engine: options.engine });
+      this.workflow = new ApprovalWorkflow({ settings, logger: this.logger, call: actionCallOf(this.broker), engine: options.engine });
       this.startedOnce = new Promise<void>((resolve) => (this.markStarted = resolve));
     },
 

@@ -9,7 +9,8 @@
 // environment (lib/env.ts, `engine` section; engine/connector/settings.ts).
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { TrackingProcessorMixin, type HandleContext, type TrackingProcessorMethods, type TrackingProcessorOptions } from "../mixins/tracking-processor.mixin.ts";
-import { EngineConnector, type CallAction, type EngineConnectorStatus } from "../engine/connector/connector.ts";
+import { EngineConnector, type EngineConnectorStatus } from "../engine/connector/connector.ts";
+import { actionCallOf } from "../lib/actions.ts";
 import type { EngineAdapter } from "../engine/connector/engine-adapter.ts";
 import { INTERACTION_EVENT_TYPES } from "../engine/connector/interactions.ts";
 import { engineOf } from "../engine/connector/process-engine.ts";
@@ -114,8 +115,7 @@ export function createEngineConnector(options: EngineConnectorOptions = {}): Ser
 
     created() {
       if (!settings.applicationName) throw new Error("engineConnector: APPLICATION_NAME (settings.applicationName) is required");
-      const call: CallAction = <R>(action: string, params?: object) => (params === undefined ? this.broker.call<R>(action) : this.broker.call<R, object>(action, params));
-      this.connector = new EngineConnector({ call, logger: this.logger, nodeId: this.broker.nodeID, settings, adapter: adapterFor(settings, options.adapter) });
+      this.connector = new EngineConnector({ call: actionCallOf(this.broker), logger: this.logger, nodeId: this.broker.nodeID, settings, adapter: adapterFor(settings, options.adapter) });
     },
 
     async started() {

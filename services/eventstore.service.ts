@@ -2,18 +2,19 @@
 // groups concurrent appends into one transaction (group commit), wakes consumers with `eventstore.appended`
 // after each commit, and keeps the tracking processors' tokens and leases. The logic lives in stores/event-log.ts
 // (appends, group commit, guarded reads) and stores/event-store.ts (SQL); this is its Moleculer shell.
-import type { Context, ServiceSettingSchema } from "moleculer";
+import type { ServiceSettingSchema } from "moleculer";
 import { readEnvironment } from "../lib/env.ts";
 import { asDependencyOutage, notFound } from "../lib/errors.ts";
 import { START_TOKEN, TOKEN_PATTERN } from "../lib/tokens.ts";
 import type { Upcasters } from "../lib/upcasting.ts";
 import { eventStoreMigrations, eventStoreMigrationsTable } from "../migrations/event-store.ts";
 import { embeddedDatabaseDirectory, openDatabase, type Database } from "../stores/database.ts";
-import { EventStore, type RecordedEvent } from "../stores/event-store.ts";
-import { EventLog, type AppendParams, type AppendResult } from "../stores/event-log.ts";
+import { EventStore } from "../stores/event-store.ts";
+import { EventLog, type AppendResult } from "../stores/event-log.ts";
 import { domainUpcasters } from "../domain/upcasters.ts";
 import { runningProcessorDone } from "../mixins/tracking-processor.mixin.ts";
 import { defineService } from "../lib/schema.ts";
+import type { ActionContext } from "../lib/actions.ts";
 
 export interface EventStoreSettings extends ServiceSettingSchema {
   /** postgres://… ; default DATABASE_URL; null = PGlite. */
@@ -72,7 +73,7 @@ const EventStoreService = defineService<EventStoreSettings, Record<never, never>
         commandId: { type: "string", min: 1, max: 300, optional: true, nullable: true },
         events: { type: "array", min: 1, max: 1000, items: eventParams },
       },
-      handler(ctx: Context<AppendParams>): Promise<AppendResult> {
+      handler(ctx: ActionContext<"eventstore.append">): Promise<AppendResult> {
         return this.log.append(ctx.params);
       },
     },
@@ -84,7 +85,7 @@ const EventStoreService = defineService<EventStoreSettings, Record<never, never>
         maxCount: { type: "number", integer: true, min: 1, max: 10_000, optional: true, convert: true },
         allowEmpty: { type: "boolean", optional: true },
       },
-      async handler(ctx: Context<{ streamId: string; fromVersion?: number; maxCount?: number; allowEmpty?: boolean }>) {
+      async handler(ctx: ActionContext<"eventstore.readStream">) {
         const { streamId, fromVersion = 1, maxCount = 10_000, allowEmpty = false } = ctx.params;
         const { streamVersion, events } = await this.log.read(() => this.store.readStream(streamId, fromVersion, maxCount));
         if (streamVersion === null && !allowEmpty) throw notFound(`Stream "${streamId}" does not exist`, { streamId });
@@ -100,7 +101,7 @@ const EventStoreService = defineService<EventStoreSettings, Record<never, never>
         eventTypes: { type: "array", items: "string", optional: true },
         streamPrefix: { type: "string", min: 1, optional: true },
       },
-      handler(ctx: Context<{ after?: string; limit?: number; maxBytes?: number; eventTypes?: string[]; streamPrefix?: string }>) {
+      handler(ctx: ActionContext<"eventstore.readAll">) {
         const { limit = 1000, after = START_TOKEN, eventTypes, streamPrefix } = ctx.params;
         // A reply must stay well below the transporter's largest message (NATS: 1 MiB), whatever the events weigh.
         const maxBytes = Math.min(ctx.params.maxBytes ?? this.config.maxReadBytes, this.config.maxReadBytes);
@@ -111,18 +112,17 @@ const EventStoreService = defineService<EventStoreSettings, Record<never, never>
     head() {
       return this.log.read(() => this.store.head());
     },
-
     /** How many events lie after a token (counting stops at `cap`): a consumer's lag. */
     countAfter: {
       params: { token: { type: "string", pattern: TOKEN_PATTERN }, cap: { type: "number", integer: true, min: 1, max: 10_000_000, optional: true, convert: true } },
-      async handler(ctx: Context<{ token: string; cap?: number }>) {
+      async handler(ctx: ActionContext<"eventstore.countAfter">) {
         return { count: await this.log.read(() => this.store.countAfter(ctx.params.token, ctx.params.cap ?? 100_000)) };
       },
     },
 
     tokenOf: {
       params: { globalPosition: { type: "number", integer: true, min: 1, convert: true } },
-      async handler(ctx: Context<{ globalPosition: number }>) {
+      async handler(ctx: ActionContext<"eventstore.tokenOf">) {
         return { token: await this.log.read(() => this.store.tokenOf(ctx.params.globalPosition)) };
       },
     },
@@ -131,25 +131,25 @@ const EventStoreService = defineService<EventStoreSettings, Record<never, never>
 
     claimProcessor: {
       params: { name: "string", owner: "string", leaseMs: { type: "number", integer: true, min: 100 } },
-      handler(ctx: Context<{ name: string; owner: string; leaseMs: number }>) {
+      handler(ctx: ActionContext<"eventstore.claimProcessor">) {
         return this.log.read(() => this.store.claimProcessor(ctx.params.name, ctx.params.owner, ctx.params.leaseMs));
       },
     },
     renewProcessor: {
       params: { name: "string", owner: "string", leaseMs: { type: "number", integer: true, min: 100 }, token: { type: "string", optional: true, nullable: true } },
-      handler(ctx: Context<{ name: string; owner: string; leaseMs: number; token?: string | null }>) {
+      handler(ctx: ActionContext<"eventstore.renewProcessor">) {
         return this.log.read(() => this.store.renewProcessor(ctx.params.name, ctx.params.owner, ctx.params.leaseMs, ctx.params.token ?? null));
       },
     },
     saveProcessorToken: {
       params: { name: "string", owner: "string", token: "string" },
-      handler(ctx: Context<{ name: string; owner: string; token: string }>) {
+      handler(ctx: ActionContext<"eventstore.saveProcessorToken">) {
         return this.log.read(() => this.store.saveProcessorToken(ctx.params.name, ctx.params.owner, ctx.params.token));
       },
     },
     releaseProcessor: {
       params: { name: "string", owner: "string", status: { type: "string", optional: true }, lastError: { type: "string", optional: true, nullable: true } },
-      async handler(ctx: Context<{ name: string; owner: string; status?: string; lastError?: string | null }>) {
+      async handler(ctx: ActionContext<"eventstore.releaseProcessor">) {
         const { name, owner, status = "idle", lastError = null } = ctx.params;
         await this.log.read(() => this.store.releaseProcessor(name, owner, status, lastError));
         return true;
@@ -157,35 +157,35 @@ const EventStoreService = defineService<EventStoreSettings, Record<never, never>
     },
     processorStatus: {
       params: { name: "string", owner: "string", status: "string", lastError: { type: "string", optional: true, nullable: true } },
-      async handler(ctx: Context<{ name: string; owner: string; status: string; lastError?: string | null }>) {
+      async handler(ctx: ActionContext<"eventstore.processorStatus">) {
         await this.log.read(() => this.store.setProcessorStatus(ctx.params.name, ctx.params.owner, ctx.params.status, ctx.params.lastError ?? null));
         return true;
       },
     },
     restartProcessor: {
       params: { name: "string" },
-      async handler(ctx: Context<{ name: string }>) {
+      async handler(ctx: ActionContext<"eventstore.restartProcessor">) {
         await this.log.read(() => this.store.restartProcessor(ctx.params.name));
         return true;
       },
     },
     resetProcessor: {
       params: { name: "string", token: { type: "string", optional: true } },
-      async handler(ctx: Context<{ name: string; token?: string }>) {
+      async handler(ctx: ActionContext<"eventstore.resetProcessor">) {
         await this.log.read(() => this.store.resetProcessor(ctx.params.name, ctx.params.token ?? START_TOKEN));
         return true;
       },
     },
     parkEvent: {
       params: { processor: "string", event: "object", error: "string", attempts: { type: "number", integer: true } },
-      async handler(ctx: Context<{ processor: string; event: RecordedEvent; error: string; attempts: number }>) {
+      async handler(ctx: ActionContext<"eventstore.parkEvent">) {
         await this.log.read(() => this.store.parkEvent(ctx.params.processor, ctx.params.event, ctx.params.error, ctx.params.attempts));
         return true;
       },
     },
     parkedEvents: {
       params: { processor: "string" },
-      handler(ctx: Context<{ processor: string }>) {
+      handler(ctx: ActionContext<"eventstore.parkedEvents">) {
         return this.log.read(() => this.store.parkedEvents(ctx.params.processor));
       },
     },

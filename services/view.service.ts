@@ -21,6 +21,7 @@ import { asDependencyOutage, validationError } from "../lib/errors.ts";
 import { START_TOKEN } from "../lib/tokens.ts";
 import { name } from "../lib/params.ts";
 import { defineService } from "../lib/schema.ts";
+import { callAction, type ViewPosition } from "../lib/actions.ts";
 import type { RecordedEvent } from "../stores/event-store.ts";
 import type { User } from "../domain/types.ts";
 import type { ViewStore } from "../view/stores/store.ts";
@@ -153,7 +154,7 @@ const ViewService = defineService<ViewSettings, TrackingProcessorMethods, Locals
     },
 
     // ---- operations ----
-    async position() {
+    async position(): Promise<ViewPosition> {
       const meta = await this.consistency.readMeta();
       return { token: this.consistency.appliedToken(meta), globalPosition: meta.globalPosition ?? 0, generation: meta.generation, store: this.store.kind };
     },
@@ -169,8 +170,8 @@ const ViewService = defineService<ViewSettings, TrackingProcessorMethods, Locals
         this.replayState = startReplay({
           store: this.store,
           projection: this.projection,
-          readAll: (after) => this.broker.call<{ events: RecordedEvent[]; caughtUp: boolean }, { after: string; limit: number }>("eventstore.readAll", { after, limit: 1000 }),
-          head: async () => ((await this.broker.call("eventstore.head")) as { globalPosition: number }).globalPosition,
+          readAll: (after) => callAction(this.broker, "eventstore.readAll", { after, limit: 1000 }),
+          head: async () => (await callAction(this.broker, "eventstore.head", {})).globalPosition,
           betweenBatches: (work) => this.runBetweenBatches(work),
           moveToken: (token, globalPosition) => this.moveProcessorToken(token, globalPosition),
           switched: (generation) => void this.broker.broadcast(`${this.name}.generationSwitched`, { generation }),
@@ -228,7 +229,7 @@ const ViewService = defineService<ViewSettings, TrackingProcessorMethods, Locals
     this.consistency = new ViewConsistency({
       store: this.store,
       written: () => (this.processor.leased ? this.projection.meta : null),
-      tokenOf: async (globalPosition) => ((await this.broker.call("eventstore.tokenOf", { globalPosition })) as { token: string | null }).token,
+      tokenOf: async (globalPosition) => (await callAction(this.broker, "eventstore.tokenOf", { globalPosition })).token,
       timeoutMs: this.config.consistencyTimeoutMs,
     });
     this.queries = new ViewQueries(this.store, this.consistency);

@@ -115,6 +115,8 @@ export class TotalsCache {
   }
 }
 
+const tasksOf = (docs: TaskDocument[]) => docs.map(taskOf);
+
 export class ViewQueries {
   private readonly store: ViewStore;
   private readonly consistency: ViewConsistency;
@@ -128,26 +130,26 @@ export class ViewQueries {
   // ---- tasks ----
 
   allTasks(params: PagingParams) {
-    return this.pagedTasks(params, "task", []);
+    return this.pagedTasks(params, "task", [], tasksOf);
   }
 
   async tasksForUser(params: UserTasksParams) {
     await this.consistency.awaitPosition(params);
-    return this.pagedTasks(params, "task", await this.userTaskConditions(params));
+    return this.pagedTasks(params, "task", await this.userTaskConditions(params), tasksOf);
   }
 
   tasksForGroup(params: GroupTasksParams) {
-    return this.pagedTasks(params, "task", [candidateGroupOf(params.user), assignedState(params.includeAssigned)]);
+    return this.pagedTasks(params, "task", [candidateGroupOf(params.user), assignedState(params.includeAssigned)], tasksOf);
   }
 
   tasksForCandidateUserAndGroup(params: GroupTasksParams) {
     const conditions = [candidateOf(params.user)];
     if (!params.includeAssigned) conditions.push(assignedState(false));
-    return this.pagedTasks(params, "task", conditions);
+    return this.pagedTasks(params, "task", conditions, tasksOf);
   }
 
   tasksForApplication(params: PagingParams & { applicationName: string }) {
-    return this.pagedTasks(params, "task", [{ applicationName: params.applicationName }]);
+    return this.pagedTasks(params, "task", [{ applicationName: params.applicationName }], tasksOf);
   }
 
   async taskForId(params: ByIdParams) {
@@ -157,17 +159,17 @@ export class ViewQueries {
   }
 
   allTasksWithDataEntries(params: PagingParams) {
-    return this.pagedTasks(params, "taskWithDataEntries", []);
+    return this.pagedTasks(params, "taskWithDataEntries", [], (docs) => this.joinDataEntries(docs));
   }
 
   async tasksWithDataEntriesForUser(params: UserTasksParams) {
     await this.consistency.awaitPosition(params);
-    return this.pagedTasks(params, "taskWithDataEntries", await this.userTaskConditions(params), params.user);
+    return this.pagedTasks(params, "taskWithDataEntries", await this.userTaskConditions(params), (docs) => this.joinDataEntries(docs, params.user), params.user);
   }
 
   tasksWithDataEntriesForGroup(params: GroupTasksParams) {
     const conditions = [candidateGroupOf(params.user), assignedState(params.includeAssigned)];
-    return this.pagedTasks(params, "taskWithDataEntries", conditions, params.user);
+    return this.pagedTasks(params, "taskWithDataEntries", conditions, (docs) => this.joinDataEntries(docs, params.user), params.user);
   }
 
   async taskWithDataEntriesForId(params: ByIdParams) {
@@ -333,7 +335,8 @@ export class ViewQueries {
     return version === params.knownVersion ? { version, unchanged: { unchanged: true, version } } : { version };
   }
 
-  private async pagedTasks(params: PagingParams, target: FilterTarget, conditions: MongoFilter[], user?: User) {
+  /** A page of tasks, each element made by `elementsOf` (the task alone, or with its data entries). */
+  private async pagedTasks<E>(params: PagingParams, target: FilterTarget, conditions: MongoFilter[], elementsOf: (docs: TaskDocument[]) => E[] | Promise<E[]>, user?: User) {
     await this.consistency.awaitPosition(params);
     const { version, unchanged } = await this.version(params);
     if (unchanged) return unchanged;
@@ -345,7 +348,7 @@ export class ViewQueries {
       where.push({ correlationIds: { $in: ids } });
     }
     const { docs, total } = await this.page<TaskDocument>("tasks", and(where), { sort, skip: params.page * params.size, limit: params.size });
-    const elements = target === "task" ? docs.map(taskOf) : await this.joinDataEntries(docs, user);
+    const elements = await elementsOf(docs);
     return { elements, totalElementCount: total, ...(version === undefined ? {} : { version }) };
   }
 

@@ -16,6 +16,7 @@ import type { JsonObject, User } from "../../domain/types.ts";
 import { APPROVERS, AUDIT_POINTS, PROCESS_KEY, TASKS, TOPICS, VARIABLES, approvalBpmn, isAuditState, starters, type AmendAction, type Decision } from "./process.ts";
 import { RequestStore, requestDataEntry, type ApprovalRequest, type ApprovalRequestDraft, type RequestLogEntry } from "./requests.ts";
 import type { ApprovalSettings } from "./settings.ts";
+import type { ActionCall } from "../../lib/actions.ts";
 
 /** Engine errors as the API's errors. */
 function apiErrorOf(err: unknown, what: string): unknown {
@@ -77,7 +78,7 @@ export interface WorkflowOptions {
   settings: ApprovalSettings;
   logger: ExternalTaskLogger;
   /** Calls a platform action (the data entries: `dataEntry.*`). */
-  call: (action: string, params: unknown) => Promise<unknown>;
+  call: ActionCall;
   /** An engine to use instead of the one the settings describe (tests, benchmarks). */
   engine?: ProcessEngine;
 }

@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import type { AuthorizationChange, DataEntryProcessingState, Modification } from "../data-entry.ts";
 import type { Correlations, Payload } from "../types.ts";
+import type { ActionParams } from "../../lib/actions.ts";
 
 export interface DataEntryChangeInput {
   entryType: string;
@@ -26,10 +27,12 @@ export interface DataEntryChangeInput {
   authorizationChanges?: AuthorizationChange[];
 }
 
-export interface DataEntryCommandPlan {
-  action: "dataEntry.createOrUpdate" | "dataEntry.delete" | "dataEntry.anonymize";
-  params: Record<string, unknown> & { commandId: string };
-}
+type DataEntryAction = "dataEntry.createOrUpdate" | "dataEntry.delete" | "dataEntry.anonymize";
+/** A command's params without its id (the id is derived from them). */
+type Content<A extends DataEntryAction> = Omit<ActionParams<A>, "commandId">;
+
+/** A call of a `dataEntry` command: its name and params (lib/actions.ts), with the id derived from their content. */
+export type DataEntryCommandPlan = { [A in DataEntryAction]: { action: A; params: Content<A> & { commandId: string } } }[DataEntryAction];
 
 function stable(value: unknown): string {
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
@@ -48,7 +51,7 @@ function commandIdOf(applicationName: string, kind: string, params: Record<strin
 /** Creates or updates the entry. */
 export function dataEntryChange(applicationName: string, input: DataEntryChangeInput): DataEntryCommandPlan {
   const username = input.modification.username ?? null;
-  const params: Record<string, unknown> = {
+  const params: Content<"dataEntry.createOrUpdate"> = {
     entryType: input.entryType,
     entryId: input.entryId,
     type: input.type ?? input.entryType,
@@ -70,7 +73,7 @@ export function dataEntryDeletion(
   applicationName: string,
   input: { entryType: string; entryId: string; modification: Modification; state?: DataEntryProcessingState | null },
 ): DataEntryCommandPlan {
-  const params: Record<string, unknown> = { entryType: input.entryType, entryId: input.entryId, modification: input.modification, state: input.state ?? null };
+  const params: Content<"dataEntry.delete"> = { entryType: input.entryType, entryId: input.entryId, modification: input.modification, state: input.state ?? null };
   return { action: "dataEntry.delete", params: { ...params, commandId: commandIdOf(applicationName, "delete", params) } };
 }
 
@@ -79,7 +82,7 @@ export function dataEntryAnonymization(
   applicationName: string,
   input: { entryType: string; entryId: string; anonymizedUsername: string; excludedUsernames?: string[]; modification: Modification },
 ): DataEntryCommandPlan {
-  const params: Record<string, unknown> = {
+  const params: Content<"dataEntry.anonymize"> = {
     entryType: input.entryType,
     entryId: input.entryId,
     anonymizedUsername: input.anonymizedUsername,

@@ -37,10 +37,11 @@ import { isOwnInteraction, performInteraction, type InteractionHost } from "./in
 import { ProcessSync } from "./processes.ts";
 import type { EngineConnectorSettings } from "./settings.ts";
 import { commandIdOf, isPermanentRejection, messageOf, type Failure } from "./support.ts";
-import type { CallAction, CommandResult, ConnectorLogger, ShadowBatch, SyncContext } from "./sync-context.ts";
+import type { CommandResult, ConnectorLogger, ShadowBatch, SyncContext } from "./sync-context.ts";
+import type { ActionCall, ActionParams, CommandName } from "../../lib/actions.ts";
 import { TaskSync } from "./tasks.ts";
 
-export type { CallAction, ConnectorLogger } from "./sync-context.ts";
+export type { ConnectorLogger } from "./sync-context.ts";
 
 export interface ConnectorError {
   at: string;
@@ -71,7 +72,7 @@ export interface EngineConnectorStatus {
 }
 
 export interface ConnectorDependencies {
-  call: CallAction;
+  call: ActionCall;
   logger: ConnectorLogger;
   /** The node this connector runs on: with the application, it names the connector's polling lease. */
   nodeId: string;
@@ -83,7 +84,7 @@ export interface ConnectorDependencies {
 export class EngineConnector {
   readonly settings: EngineConnectorSettings;
   readonly adapter: EngineAdapter;
-  private readonly call: CallAction;
+  private readonly call: ActionCall;
   private readonly logger: ConnectorLogger;
   readonly owner: string;
   private state: ConnectorState | null = null;
@@ -416,9 +417,9 @@ export class EngineConnector {
 
   // Commands ---------------------------------------------------------------------------------------------------------------
 
-  private async send(action: string, params: object, commandId?: string): Promise<CommandResult> {
+  private async send<A extends CommandName>(action: A, params: ActionParams<A>, commandId?: string): Promise<CommandResult> {
     try {
-      const result = await this.call<CommandResult>(action, commandId ? { ...params, commandId } : params);
+      const result = await this.call(action, commandId ? { ...params, commandId } : params);
       this.status.commandsSent++;
       return result;
     } catch (err) {
@@ -474,7 +475,7 @@ export class EngineConnector {
     const db = this.db();
     const stored = await db.getMeta<string>("interactionsFrom");
     if (stored) return stored;
-    const head = await this.call<{ token: string }>("eventstore.head");
+    const head = await this.call("eventstore.head", {});
     await db.setMeta("interactionsFrom", head.token);
     return head.token;
   }

@@ -9,6 +9,7 @@ import { isErrorOfType } from "../../lib/errors.ts";
 import { sleep } from "../../lib/sleep.ts";
 import type { RecordedEvent } from "../../stores/event-store.ts";
 import type { ConnectorState } from "./connector-state.ts";
+import type { SendCommand } from "./sync-context.ts";
 import { EngineError, isEngineError, type EngineAdapter, type ProcessInstanceInfo } from "./engine-adapter.ts";
 import type { EngineConnectorSettings } from "./settings.ts";
 
@@ -124,7 +125,7 @@ export interface InteractionHost {
   state(): ConnectorState;
   isStopping(): boolean;
   /** Sends a command to the pool (with an id, when given). */
-  send(action: string, params: Record<string, unknown>, commandId?: string): Promise<unknown>;
+  send: SendCommand;
   commandId(...parts: (string | number)[]): string;
   recordError(where: string, err: unknown): void;
   refreshTask(taskId: string): Promise<void>;

@@ -1,6 +1,8 @@
 // What the engine connector's parts (tasks.ts, processes.ts) share: the connector's settings, engine adapter and
 // state, the way to the pool (commands with ids, reads of the event store), error bookkeeping, and the batch of
 // shadows one page collects. The connector (connector.ts) provides it; a test can provide its own.
+import type { CommandResult } from "../../domain/decider.ts";
+import type { ActionCall, ActionParams, CommandName } from "../../lib/actions.ts";
 import type { ConnectorState, InstanceShadow, TaskShadow } from "./connector-state.ts";
 import type { EngineAdapter } from "./engine-adapter.ts";
 import type { EngineConnectorSettings } from "./settings.ts";
@@ -12,15 +14,11 @@ export interface ConnectorLogger {
   warn(message: string): void;
 }
 
-/** Calls an action of the platform (a command of the pool, a read of the event store) and answers with its result. */
-export type CallAction = <R>(action: string, params?: object) => Promise<R>;
+/** Sends a command to the pool (with an id, when given) and answers with its result. */
+export type SendCommand = <A extends CommandName>(action: A, params: ActionParams<A>, commandId?: string) => Promise<CommandResult>;
 
 /** What the pool answers to a command. */
-export interface CommandResult {
-  version: number;
-  globalPosition: number;
-  events: string[];
-}
+export type { CommandResult };
 
 /** Shadows collected while handling one page, written together at its end. */
 export interface ShadowBatch {
@@ -42,10 +40,10 @@ export interface SyncContext {
   /** The connector's state; throws while it is not started. */
   state(): ConnectorState;
   isStopping(): boolean;
-  /** Calls an action of the platform. */
-  call: CallAction;
+  /** Calls an action of the platform (a read of the event store). */
+  call: ActionCall;
   /** Sends a command to the pool (with an id, when given), counting it. */
-  send(action: string, params: object, commandId?: string): Promise<CommandResult>;
+  send: SendCommand;
   commandId(...parts: (string | number)[]): string;
   recordError(where: string, err: unknown): void;
   /** Records permanent rejections and throws the first other failure. */

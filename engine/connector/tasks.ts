@@ -7,7 +7,6 @@ import { fold } from "../../domain/decider.ts";
 import { taskDecider, taskStreamId, type TaskEvent, type TaskSnapshot } from "../../domain/task.ts";
 import { plainValues } from "../../domain/engine/variables.ts";
 import { isErrorOfType } from "../../lib/errors.ts";
-import type { RecordedEvent } from "../../stores/event-store.ts";
 import type { TaskShadow } from "./connector-state.ts";
 import type { EngineTask, EngineTaskWithDetails, FinishedTask } from "./engine-adapter.ts";
 import { newBatch, type ShadowBatch, type SyncContext } from "./sync-context.ts";
@@ -108,7 +107,7 @@ export class TaskSync {
    * connector died between sending and saving): fold its stream, so that nothing is reported twice.
    */
   private async shadowFromPool(taskId: string): Promise<TaskShadow | null> {
-    const stream = await this.ctx.call<{ streamVersion: number; events: RecordedEvent[] }>("eventstore.readStream", {
+    const stream = await this.ctx.call("eventstore.readStream", {
       streamId: taskStreamId(taskId),
       allowEmpty: true,
     });

@@ -17,7 +17,7 @@ describe("data-entry sender", () => {
       authorizationChanges: [{ kind: "AddUser", name: "kermit" }],
       payload: { amount: 1 },
     });
-    expect(dataEntryChange("example", { entryType: "t", entryId: "1", modification: { time: modification.time } }).params.authorizationChanges).toEqual([]);
+    expect((dataEntryChange("example", { entryType: "t", entryId: "1", modification: { time: modification.time } }).params as any).authorizationChanges).toEqual([]);
   });
 
   it("derives the command id from the content: equal resends share it, a new modification does not", () => {

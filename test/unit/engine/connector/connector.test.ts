@@ -3,7 +3,8 @@
 // memory. The first poll imports what exists; a poll with nothing new sends nothing; a claim from the pool is
 // performed in the engine once and its result reported at once.
 import { afterEach, describe, expect, it } from "vitest";
-import { EngineConnector, type CallAction } from "../../../../engine/connector/connector.ts";
+import { EngineConnector } from "../../../../engine/connector/connector.ts";
+import type { ActionCall } from "../../../../lib/actions.ts";
 import type { EngineAdapter, EngineTask, PageOf, ProcessDefinitionInfo, ProcessInstanceInfo } from "../../../../engine/connector/engine-adapter.ts";
 import { resolveSettings } from "../../../../engine/connector/settings.ts";
 import { readEnvironment } from "../../../../lib/env.ts";
@@ -107,7 +108,8 @@ function fakeEngine() {
 function fakePool() {
   const commands: { action: string; params: Record<string, unknown> }[] = [];
   const versions = new Map<string, number>();
-  const call: CallAction = async <R,>(action: string, params?: object): Promise<R> => {
+  // Answers the actions the connector calls, as far as it reads them.
+  const call = (async <R,>(action: string, params?: object): Promise<R> => {
     const p = (params ?? {}) as Record<string, unknown>;
     if (action === "eventstore.readStream") return { streamVersion: 0, events: [] } as R;
     if (action === "eventstore.head") return { token: "head-token" } as R;
@@ -116,7 +118,7 @@ function fakePool() {
     const version = (versions.get(key) ?? 0) + 1;
     versions.set(key, version);
     return { version, globalPosition: commands.length, events: [] } as R;
-  };
+  }) as unknown as ActionCall;
   return { call, commands };
 }
 

@@ -67,7 +67,7 @@ function setup(overrides: Partial<EngineConnectorSettings> = {}) {
     },
     send: async (action, params, commandId) => {
       sent.push({ action, params: params as Record<string, unknown>, commandId });
-      return { version: sent.length, globalPosition: sent.length, events: [] };
+      return { aggregateId: "", version: sent.length, globalPosition: sent.length, events: [] };
     },
     commandId: (...parts) => commandIdOf("shop", ...parts),
     recordError: () => undefined,
