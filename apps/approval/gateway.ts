@@ -1,4 +1,4 @@
-// The HTTP side of the example application "Request Approval" (services/approval.service.ts is its Moleculer
+// The HTTP side of the example application "Request Approval" (approval.service.ts is its Moleculer
 // shell): its REST API on APP_PORT under /api, as the original example's — start a request, read requests, the
 // approve and amend task forms' data and submits; Swagger UI at /swagger-ui/ and the OpenAPI document; the
 // plain-HTML forms at /forms/ (the platform's form URLs point there). One table per route of the gateway

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { createApprovalConnector, createApprovalService } from "../../services/approval.service.ts";
+import { createApprovalConnector, createApprovalService } from "../../apps/approval/approval.service.ts";
 import { engineOf } from "../../engine/connector/process-engine.ts";
 import { APPLICATION_NAME, ENTRY_TYPES, PROCESS_KEY, TASKS } from "../../apps/approval/process.ts";
 import { call, dropSchema, launchChromium, startBroker, testDatabaseUrl, testOperatonUrl, unique, waitFor } from "../helpers.ts";
