@@ -20,7 +20,6 @@ export interface Environment {
   viewDatabaseUrl: string | null;
   dataDir: string;
   port: number;
-  appPort: number;
   metricsPort: number;
   /** METRICS_HOST: the address METRICS_PORT listens on (default loopback). */
   metricsHost: string;
@@ -29,7 +28,10 @@ export interface Environment {
   host: string;
   /** USERS_FILE: the user directory (null: config/users.json). */
   usersFile: string | null;
-  /** FORM_URLS (JSON) and PUBLIC_URL: the form and start links of the task list (gateway/tasklist-dto.ts). */
+  /**
+   * FORM_URLS (JSON) and PUBLIC_URL: the form and start links of the task list (gateway/tasklist-dto.ts); FORM_URLS
+   * replaces the templates the process applications announce.
+   */
   formUrls: string | null;
   publicUrl: string;
   /** DATA_ENTRY_DELETION_STRATEGY: whether a deleted data entry may still change ("lax") or not ("strict"). */
@@ -185,7 +187,6 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     throw new Error(`Environment variable HEARTBEAT_TIMEOUT_MS (${heartbeat.timeout}) must be longer than HEARTBEAT_INTERVAL_MS (${heartbeat.interval})`);
   }
   const port = integer("PORT", env.PORT, 8081);
-  const appPort = integer("APP_PORT", env.APP_PORT, 8080);
   return {
     nodeId: optional(env.NODE_ID) ?? `${hostname()}-${process.pid}`,
     namespace: optional(env.NAMESPACE) ?? "taskpool",
@@ -201,7 +202,6 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     viewDatabaseUrl: optional(env.VIEW_DATABASE_URL),
     dataDir: resolve(optional(env.DATA_DIR) ?? "./data"),
     port,
-    appPort,
     metricsPort: integer("METRICS_PORT", env.METRICS_PORT, 0),
     metricsHost: optional(env.METRICS_HOST) ?? "127.0.0.1",
     tracingExporter: optional(env.TRACING_EXPORTER),
@@ -220,6 +220,6 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
       answerCacheBytes: integer("API_ANSWER_CACHE_MB", env.API_ANSWER_CACHE_MB, 32) * 1024 * 1024,
     },
     engine: engineConnector(env),
-    approval: { port: appPort, tasklistUrl: httpUrl("TASKLIST_URL", env.TASKLIST_URL, `http://localhost:${port}/`) },
+    approval: { port: integer("APP_PORT", env.APP_PORT, 8080), tasklistUrl: httpUrl("TASKLIST_URL", env.TASKLIST_URL, `http://localhost:${port}/`) },
   };
 }

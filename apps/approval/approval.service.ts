@@ -19,7 +19,7 @@ import type { User } from "../../domain/types.ts";
 import type { AmendAction, Decision } from "./process.ts";
 import type { ApprovalRequestDraft } from "./requests.ts";
 import { approvalSettingsOf, type ApprovalSettings } from "./settings.ts";
-import { ACTION_PARAMS, approvalGatewaySettings, approvalOpenApi } from "./gateway.ts";
+import { ACTION_PARAMS, approvalFormUrls, approvalGatewaySettings, approvalOpenApi } from "./gateway.ts";
 import { ApprovalWorkflow } from "./workflow.ts";
 
 export { createApprovalConnector, type ApprovalConnectorOptions } from "./connector.ts";
@@ -81,6 +81,8 @@ export function createApprovalService(options: ApprovalServiceOptions = {}) {
   return defineService<Settings, Methods, Locals>({
     name: "approval",
     mixins: [ApiGateway],
+    // The platform's task list links to the forms with these templates (gateway/tasklist-dto.ts; FORM_URLS wins).
+    metadata: { formUrls: { [settings.applicationName]: approvalFormUrls(settings.port) } },
 
     settings: { $secureSettings: ["enginePassword"], ...settings, ip: settings.host, ...approvalGatewaySettings(onError) },
 

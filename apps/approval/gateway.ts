@@ -126,6 +126,16 @@ type ParamsRequest = GatedRequest & { query?: unknown; $params?: { body?: unknow
 const checkParams = (_ctx: Context, _route: unknown, req: ParamsRequest) => checkInput(req.$params && "body" in req.$params ? req.$params : { query: req.query });
 const files = (name: string, path: string, dir: string, index: false | string[]) => ({ name, path, mappingPolicy: "restrict", use: [serveStatic(dir, { index })], aliases: {} });
 
+/**
+ * The links of the platform's task list to the forms (the task, start and request forms), which the service
+ * announces in its metadata (`formUrls`, gateway/tasklist-dto.ts). The forms take the user from `?userId=`, which
+ * the task list fills in (`%userId%`), as Polyflow's example forms do.
+ */
+export function approvalFormUrls(port: number) {
+  const forms = `http://localhost:${port}/forms/#`;
+  return { task: `${forms}/tasks/\${formKey}/\${id}?userId=%userId%`, process: `${forms}/start?userId=%userId%`, dataEntry: `${forms}/approval-request/\${entryId}?userId=%userId%` };
+}
+
 /** The application's moleculer-web routes; `onError` answers a route's errors (called with the service as `this`). */
 export function approvalRoutes(onError: ErrorHandler): object[] {
   return [
