@@ -73,18 +73,15 @@ export interface Environment {
     /** ENGINE_ENRICHMENT: a JSON object, the connector's EnrichmentConfig (variable filters, correlations, assignment). */
     enrichment: Record<string, unknown> | null;
   };
-  /** The example application "Request Approval" (apps/approval/settings.ts). */
-  approval: {
-    /** APP_PORT: the port of its REST API and forms (0 picks a free one). */
-    port: number;
-    /** TASKLIST_URL: where its users find their task list (an http(s) URL; default the platform's, PORT). */
-    tasklistUrl: string;
-  };
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
 
-function integer(name: string, raw: string | undefined, fallback: number): number {
+/**
+ * A non-negative integer, or the fallback when the variable is not set. Exported with `httpUrl` for the variables a
+ * process application reads itself (from `environmentVariables`), so that it checks them as the platform does.
+ */
+export function integer(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined || raw.trim() === "") return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) {
@@ -156,7 +153,7 @@ function oneOf<T extends string>(name: string, raw: string | undefined, allowed:
 }
 
 /** An http(s) URL, or the fallback when the variable is not set. */
-function httpUrl(name: string, raw: string | undefined, fallback: string): string {
+export function httpUrl(name: string, raw: string | undefined, fallback: string): string {
   const value = optional(raw);
   if (value === null) return fallback;
   const url = URL.canParse(value) ? new URL(value) : null;
@@ -165,8 +162,8 @@ function httpUrl(name: string, raw: string | undefined, fallback: string): strin
 }
 
 /**
- * The variables a module reads beyond this one's checks (the gateways' authentication, gateway/gateway-security.ts):
- * `env` when given, else the process's environment.
+ * The variables a module reads beyond this one's checks (the gateways' authentication, gateway/gateway-security.ts;
+ * a process application's own): `env` when given, else the process's environment.
  */
 export function environmentVariables(env?: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return env ?? process.env;
@@ -220,6 +217,5 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
       answerCacheBytes: integer("API_ANSWER_CACHE_MB", env.API_ANSWER_CACHE_MB, 32) * 1024 * 1024,
     },
     engine: engineConnector(env),
-    approval: { port: integer("APP_PORT", env.APP_PORT, 8080), tasklistUrl: httpUrl("TASKLIST_URL", env.TASKLIST_URL, `http://localhost:${port}/`) },
   };
 }

@@ -27,7 +27,7 @@ export type { ApprovalSettings } from "./settings.ts";
 
 /** The application's settings from the environment (APP_PORT, ENGINE_URL, DATABASE_URL, DATA_DIR, TASKLIST_URL, …). */
 export function approvalSettingsFromEnv(env?: NodeJS.ProcessEnv): ApprovalSettings {
-  return approvalSettingsOf(readEnvironment(env));
+  return approvalSettingsOf(readEnvironment(env), environmentVariables(env));
 }
 
 export interface ApprovalServiceOptions {
