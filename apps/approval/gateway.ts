@@ -19,8 +19,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const SWAGGER_UI_DIR = dirname(require.resolve("swagger-ui-dist/package.json"));
 const SWAGGER_INDEX = join(here, "swagger-ui.html");
-/** The platform pages' shared module (public/assets/page.js), served to the forms as /forms/shared/. */
+/** The platform pages' sign-in and DOM module (public/assets/page.js), the one file served to the forms as /forms/shared/page.js. */
 const SHARED_ASSETS_DIR = join(here, "..", "..", "public", "assets");
+const SHARED_FILES = new Set(["/page.js"]);
 
 // ---- params ----
 
@@ -124,7 +125,13 @@ type ErrorHandler = (req: IncomingMessage, res: ServerResponse, err: Error) => v
 type ParamsRequest = GatedRequest & { query?: unknown; $params?: { body?: unknown; query?: unknown; params?: unknown } };
 
 const checkParams = (_ctx: Context, _route: unknown, req: ParamsRequest) => checkInput(req.$params && "body" in req.$params ? req.$params : { query: req.query });
-const files = (name: string, path: string, dir: string, index: false | string[]) => ({ name, path, mappingPolicy: "restrict", use: [serveStatic(dir, { index })], aliases: {} });
+type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+/** A route serving a folder's files; `only`: just these paths of it (the rest is not found). */
+const files = (name: string, path: string, dir: string, index: false | string[], only?: Set<string>) => {
+  const serve: Middleware = serveStatic(dir, { index });
+  const use: Middleware = only ? (req, res, next) => (only.has((req.url ?? "").split("?")[0]!) ? serve(req, res, next) : next()) : serve;
+  return { name, path, mappingPolicy: "restrict", use: [use], aliases: {} };
+};
 
 /**
  * The links of the platform's task list to the forms (the task, start and request forms), which the service
@@ -152,8 +159,8 @@ export function approvalRoutes(onError: ErrorHandler): object[] {
       aliases: aliasesOf(REST_ROUTES, (path) => [path.replace(/^\/api/, "")]),
       onError,
     },
-    // The platform pages' credentials and DOM helper (public/assets/page.js), which the forms import.
-    files("approval-forms-shared", "/forms/shared", SHARED_ASSETS_DIR, false),
+    // The platform pages' credentials and DOM helper (public/assets/page.js), which the forms import: that file only.
+    files("approval-forms-shared", "/forms/shared", SHARED_ASSETS_DIR, false, SHARED_FILES),
     files("approval-forms", "/forms", FORMS_DIR, ["index.html"]),
     files("approval-swagger-ui", "/swagger-ui", SWAGGER_UI_DIR, false),
   ];

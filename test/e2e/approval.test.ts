@@ -247,6 +247,9 @@ describe("Request Approval on Operaton", () => {
       expect(script.status, path).toBe(200);
       expect(script.headers.get("content-type"), path).toMatch(/javascript/);
     }
+    // Of the platform's pages the forms get the sign-in module only.
+    expect((await fetch(`${appUrl}/forms/shared/page.js?v=1`)).status).toBe(200);
+    expect((await fetch(`${appUrl}/forms/shared/tasklist.js`)).status).toBe(404);
 
     const noUser = await http("POST", `${appUrl}/api/request`, null, { subject: "x", amount: 1, currency: "EUR", applicant: "kermit" });
     expect(noUser.status).toBe(401);
