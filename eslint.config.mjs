@@ -33,6 +33,52 @@ export default tseslint.config(
       "no-restricted-imports": ["error", { patterns: [{ group: forbidden.map((folder) => `**/${folder}/**`), message: "imports go one way: see docs/architecture.md" }] }],
     },
   })),
+  // No platform code imports a process application: a node loads one by name through the catalogue
+  // (services/index.ts, a dynamic import(), which this rule does not see and which is the only such place) or by path.
+  {
+    files: ["services/**/*.ts", "mixins/**/*.ts", "server.ts", "moleculer.config.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: ["**/apps/**"], message: "the platform does not import process applications: see docs/architecture.md" }] }],
+    },
+  },
+  // A process application (apps/) shares with the platform only its public contract and what an application
+  // embeds (docs/architecture.md, "Process applications"): domain/ (the actions' commands and events, and the
+  // helpers that build an application's commands) but not its deciders' machinery, engine/ and the engine
+  // connector's service, the authentication and the OpenAPI kit of gateway/, stores/database.ts, lib/. Never the
+  // platform's other services, its mixins, its view, its event store or the rest of its gateway.
+  {
+    files: ["apps/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: [
+                "**/services/**",
+                "!**/services/engine-connector.service.ts",
+                "**/mixins/**",
+                "**/view/**",
+                "**/stores/**",
+                "!**/stores/database.ts",
+                "**/gateway/**",
+                "!**/gateway/gateway-security.ts",
+                "!**/gateway/openapi.ts",
+                "!**/gateway/route-table.ts",
+                "**/domain/decider.ts",
+                "**/domain/upcasters.ts",
+                "**/migrations/**",
+                "!./migrations/**",
+                "**/server.ts",
+                "**/moleculer.config.ts",
+              ],
+              message: "a process application uses the platform's public actions and authentication only: see docs/architecture.md",
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     // lib/actions.ts, the map of the actions called by name, names the types of the features' handlers (the view's
     // queries, the gateway's params): with `import type` only, erased at run time, so every layer may import it.

@@ -59,6 +59,12 @@ export class AnswerCache {
     }
   }
 
+  /** Forgets every kept answer (what renders them changed: the form URL templates). */
+  clear(): void {
+    this.answers.clear();
+    this.bytes = 0;
+  }
+
   delete(key: string): void {
     const kept = this.answers.get(key);
     if (!kept) return;

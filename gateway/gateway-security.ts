@@ -1,5 +1,5 @@
 // The front door's rules, shared by every HTTP gateway of the platform and of the process applications that run in
-// it (services/api.service.ts, services/approval.service.ts): one authentication (JWT HS256 / RS256 / JWKS and the
+// it (services/api.service.ts, apps/approval/approval.service.ts): one authentication (JWT HS256 / RS256 / JWKS and the
 // development header X-Current-User-ID, configured once from the environment), rate limiting keyed by the
 // authenticated user or else the client address, CORS preflights answered here, unsupported methods refused,
 // security headers on every response, bodies checked before any work, and errors that carry no stack and echo no

@@ -40,7 +40,7 @@ export function platformGatewayParts(securityEnv: NodeJS.ProcessEnv | undefined,
   return {
     config,
     directory,
-    formUrls: FormUrls.fromEnvironment(configured.formUrls ?? undefined, String(configured.appPort), configured.publicUrl),
+    formUrls: FormUrls.fromEnvironment(configured.formUrls ?? undefined, configured.publicUrl),
     answers: new AnswerCache(config.answerCacheBytes),
     auth,
     gate: new Gate(auth, { streamPaths: STREAM_PATHS }),

@@ -1,6 +1,8 @@
 // What the REST API returns: the DTOs of Polyflow's example task-list API (polyflow.md §5.2), so that its clients
 // work unchanged, plus a few fields of ours (applicationName, taskDefinitionKey, lastRefusal, startsThroughForm).
-// Form URLs come from templates per application (FORM_URLS), as Polyflow's form URL resolver does.
+// Form URLs come from templates per application, as Polyflow's form URL resolver does: those a process application
+// announces in its Moleculer services' metadata (`formUrls`, keyed by application name), which the gateway takes
+// from the service registry wherever the application runs, and those FORM_URLS configures, which win.
 //
 // Placeholders, as in Polyflow's templates:
 // - `${attribute}` is filled here from the task, process definition or data entry (id, formKey, entryType,
@@ -9,7 +11,10 @@
 // - `%userId%` is left for the client, which fills in the id of the user it acts for (Polyflow's task list does
 //   so on click; Taskpool's does the same): the form application then knows who is working on it.
 
-type Template = { task?: string; process?: string; dataEntry?: string };
+/** One application's form URL templates. */
+export type FormUrlTemplates = { task?: string; process?: string; dataEntry?: string };
+type Template = FormUrlTemplates;
+const TEMPLATE_KINDS = ["task", "process", "dataEntry"] as const;
 
 /** The placeholder clients replace with the acting user's id. */
 export const USER_ID_PLACEHOLDER = "%userId%";
@@ -40,8 +45,13 @@ export interface ProcessDocument extends ViewDocument {
 export class FormUrls {
   private readonly templates: Record<string, Template>;
   private readonly platformUrl: string | null;
+  /** The templates the running process applications announce (announce()), JSON for comparison. */
+  private announced: Record<string, Template> = {};
+  private announcedJson = "[]";
 
   /**
+   * @param templates the configured templates (FORM_URLS): an application's replace those it announces; "*" serves
+   *   the kinds an application has no template for.
    * @param platformUrl where Taskpool's own task list is reached from a browser: a process that starts directly
    *   and has no start form template gets a link to its start dialog there, so that Polyflow's "Start new…" menu,
    *   which can only follow links, starts it too; a task without a form template gets a link to itself there.
@@ -52,24 +62,41 @@ export class FormUrls {
     this.platformUrl = platformUrl;
   }
 
-  /** From FORM_URLS, APP_PORT and PUBLIC_URL as lib/env.ts reads them. */
-  static fromEnvironment(raw: string | undefined, appPort: string, platformUrl: string): FormUrls {
-    const defaults: Record<string, Template> = {
-      // The forms take the user from ?userId= (apps/approval/forms/forms.js), as Polyflow's example forms do.
-      "example-process-approval": {
-        task: `http://localhost:${appPort}/forms/#/tasks/\${formKey}/\${id}?userId=${USER_ID_PLACEHOLDER}`,
-        process: `http://localhost:${appPort}/forms/#/start?userId=${USER_ID_PLACEHOLDER}`,
-        dataEntry: `http://localhost:${appPort}/forms/#/approval-request/\${entryId}?userId=${USER_ID_PLACEHOLDER}`,
-      },
-    };
+  /** From FORM_URLS and PUBLIC_URL as lib/env.ts reads them. */
+  static fromEnvironment(raw: string | undefined, platformUrl: string): FormUrls {
     const base = platformUrl.replace(/\/+$/, "");
-    if (!raw) return new FormUrls(defaults, base);
-    const parsed = JSON.parse(raw) as Record<string, Template>;
-    return new FormUrls({ ...defaults, ...parsed }, base);
+    return new FormUrls(raw ? (JSON.parse(raw) as Record<string, Template>) : {}, base);
+  }
+
+  /**
+   * Takes the templates the services of the cluster announce in their metadata (`formUrls`: application name →
+   * templates; strings only, anything else is ignored). True when they differ from the ones known so far.
+   */
+  announce(services: readonly { metadata?: Record<string, unknown> | null }[]): boolean {
+    const announced: Record<string, Template> = {};
+    for (const service of services) {
+      const formUrls = service.metadata?.formUrls;
+      if (!formUrls || typeof formUrls !== "object") continue;
+      for (const [application, templates] of Object.entries(formUrls as Record<string, unknown>)) {
+        if (!templates || typeof templates !== "object") continue;
+        const own: Template = {};
+        for (const kind of TEMPLATE_KINDS) {
+          const template = (templates as Record<string, unknown>)[kind];
+          if (typeof template === "string") own[kind] = template;
+        }
+        announced[application] = own;
+      }
+    }
+    const json = JSON.stringify(Object.entries(announced).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    if (json === this.announcedJson) return false;
+    this.announced = announced;
+    this.announcedJson = json;
+    return true;
   }
 
   private resolve(application: string, kind: keyof Template, values: Record<string, unknown>): string | null {
-    const template = this.templates[application]?.[kind] ?? this.templates["*"]?.[kind];
+    const own = this.templates[application] ?? this.announced[application];
+    const template = own?.[kind] ?? this.templates["*"]?.[kind];
     if (!template) return null;
     return template.replace(/\$\{(\w+)\}/g, (_, key: string) => encodeURIComponent(String(values[key] ?? "")));
   }

@@ -20,7 +20,6 @@ export interface Environment {
   viewDatabaseUrl: string | null;
   dataDir: string;
   port: number;
-  appPort: number;
   metricsPort: number;
   /** METRICS_HOST: the address METRICS_PORT listens on (default loopback). */
   metricsHost: string;
@@ -29,7 +28,10 @@ export interface Environment {
   host: string;
   /** USERS_FILE: the user directory (null: config/users.json). */
   usersFile: string | null;
-  /** FORM_URLS (JSON) and PUBLIC_URL: the form and start links of the task list (gateway/tasklist-dto.ts). */
+  /**
+   * FORM_URLS (JSON) and PUBLIC_URL: the form and start links of the task list (gateway/tasklist-dto.ts); FORM_URLS
+   * replaces the templates the process applications announce.
+   */
   formUrls: string | null;
   publicUrl: string;
   /** DATA_ENTRY_DELETION_STRATEGY: whether a deleted data entry may still change ("lax") or not ("strict"). */
@@ -71,18 +73,15 @@ export interface Environment {
     /** ENGINE_ENRICHMENT: a JSON object, the connector's EnrichmentConfig (variable filters, correlations, assignment). */
     enrichment: Record<string, unknown> | null;
   };
-  /** The example application "Request Approval" (apps/approval/settings.ts). */
-  approval: {
-    /** APP_PORT: the port of its REST API and forms (0 picks a free one). */
-    port: number;
-    /** TASKLIST_URL: where its users find their task list (an http(s) URL; default the platform's, PORT). */
-    tasklistUrl: string;
-  };
 }
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
 
-function integer(name: string, raw: string | undefined, fallback: number): number {
+/**
+ * A non-negative integer, or the fallback when the variable is not set. Exported with `httpUrl` for the variables a
+ * process application reads itself (from `environmentVariables`), so that it checks them as the platform does.
+ */
+export function integer(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined || raw.trim() === "") return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 0) {
@@ -154,7 +153,7 @@ function oneOf<T extends string>(name: string, raw: string | undefined, allowed:
 }
 
 /** An http(s) URL, or the fallback when the variable is not set. */
-function httpUrl(name: string, raw: string | undefined, fallback: string): string {
+export function httpUrl(name: string, raw: string | undefined, fallback: string): string {
   const value = optional(raw);
   if (value === null) return fallback;
   const url = URL.canParse(value) ? new URL(value) : null;
@@ -163,8 +162,8 @@ function httpUrl(name: string, raw: string | undefined, fallback: string): strin
 }
 
 /**
- * The variables a module reads beyond this one's checks (the gateways' authentication, gateway/gateway-security.ts):
- * `env` when given, else the process's environment.
+ * The variables a module reads beyond this one's checks (the gateways' authentication, gateway/gateway-security.ts;
+ * a process application's own): `env` when given, else the process's environment.
  */
 export function environmentVariables(env?: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return env ?? process.env;
@@ -185,7 +184,6 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     throw new Error(`Environment variable HEARTBEAT_TIMEOUT_MS (${heartbeat.timeout}) must be longer than HEARTBEAT_INTERVAL_MS (${heartbeat.interval})`);
   }
   const port = integer("PORT", env.PORT, 8081);
-  const appPort = integer("APP_PORT", env.APP_PORT, 8080);
   return {
     nodeId: optional(env.NODE_ID) ?? `${hostname()}-${process.pid}`,
     namespace: optional(env.NAMESPACE) ?? "taskpool",
@@ -201,7 +199,6 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     viewDatabaseUrl: optional(env.VIEW_DATABASE_URL),
     dataDir: resolve(optional(env.DATA_DIR) ?? "./data"),
     port,
-    appPort,
     metricsPort: integer("METRICS_PORT", env.METRICS_PORT, 0),
     metricsHost: optional(env.METRICS_HOST) ?? "127.0.0.1",
     tracingExporter: optional(env.TRACING_EXPORTER),
@@ -220,6 +217,5 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
       answerCacheBytes: integer("API_ANSWER_CACHE_MB", env.API_ANSWER_CACHE_MB, 32) * 1024 * 1024,
     },
     engine: engineConnector(env),
-    approval: { port: appPort, tasklistUrl: httpUrl("TASKLIST_URL", env.TASKLIST_URL, `http://localhost:${port}/`) },
   };
 }

@@ -239,6 +239,10 @@ const ApiService = defineService<ApiSettings, Methods, Locals>({
       this.logger.info(`Taskpool API listening on http://${address.address === "0.0.0.0" || address.address === "::" ? "localhost" : address.address}:${address.port} (task list /, REST /api, Swagger UI /swagger-ui/, dashboard /dashboard/)`);
     }
     this.broker.localBus.on("$node.**", () => this.dashboard.changed());
+    // The form URL templates the process applications of the cluster announce (their services' metadata.formUrls).
+    const announce = () => this.formUrls.announce(this.broker.registry.getServiceList({ onlyAvailable: true })) && this.answers.clear();
+    this.broker.localBus.on("$services.changed", announce);
+    announce();
   },
 });
 

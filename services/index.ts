@@ -19,9 +19,12 @@ export const catalogue: Record<string, Loader> = {
   api: () => import("./api.service.ts"),
   engineConnector: () => import("./engine-connector.service.ts"),
   // The example process application "Request Approval" and its engine connector (Operaton when ENGINE_URL is
-  // set, else the embedded engine the application registers in this process).
-  approval: () => import("./approval.service.ts"),
-  approvalConnector: async () => ({ default: (await import("./approval.service.ts")).createApprovalConnector() }),
+  // set, else the embedded engine the application registers in this process). The only place the platform names
+  // an application: these loaders import its files when a node runs it, as SERVICES naming their paths
+  // (apps/approval/approval.service.ts, apps/approval/approval-connector.service.ts) would; nothing of the platform
+  // imports apps/ otherwise (eslint.config.mjs).
+  approval: () => import("../apps/approval/approval.service.ts"),
+  approvalConnector: () => import("../apps/approval/approval-connector.service.ts"),
 };
 
 /**

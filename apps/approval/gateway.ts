@@ -1,4 +1,4 @@
-// The HTTP side of the example application "Request Approval" (services/approval.service.ts is its Moleculer
+// The HTTP side of the example application "Request Approval" (approval.service.ts is its Moleculer
 // shell): its REST API on APP_PORT under /api, as the original example's — start a request, read requests, the
 // approve and amend task forms' data and submits; Swagger UI at /swagger-ui/ and the OpenAPI document; the
 // plain-HTML forms at /forms/ (the platform's form URLs point there). One table per route of the gateway
@@ -19,8 +19,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const SWAGGER_UI_DIR = dirname(require.resolve("swagger-ui-dist/package.json"));
 const SWAGGER_INDEX = join(here, "swagger-ui.html");
-/** The platform pages' shared module (public/assets/page.js), served to the forms as /forms/shared/. */
+/** The platform pages' sign-in and DOM module (public/assets/page.js), the one file served to the forms as /forms/shared/page.js. */
 const SHARED_ASSETS_DIR = join(here, "..", "..", "public", "assets");
+const SHARED_FILES = new Set(["/page.js"]);
 
 // ---- params ----
 
@@ -124,7 +125,23 @@ type ErrorHandler = (req: IncomingMessage, res: ServerResponse, err: Error) => v
 type ParamsRequest = GatedRequest & { query?: unknown; $params?: { body?: unknown; query?: unknown; params?: unknown } };
 
 const checkParams = (_ctx: Context, _route: unknown, req: ParamsRequest) => checkInput(req.$params && "body" in req.$params ? req.$params : { query: req.query });
-const files = (name: string, path: string, dir: string, index: false | string[]) => ({ name, path, mappingPolicy: "restrict", use: [serveStatic(dir, { index })], aliases: {} });
+type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+/** A route serving a folder's files; `only`: just these paths of it (the rest is not found). */
+const files = (name: string, path: string, dir: string, index: false | string[], only?: Set<string>) => {
+  const serve: Middleware = serveStatic(dir, { index });
+  const use: Middleware = only ? (req, res, next) => (only.has((req.url ?? "").split("?")[0]!) ? serve(req, res, next) : next()) : serve;
+  return { name, path, mappingPolicy: "restrict", use: [use], aliases: {} };
+};
+
+/**
+ * The links of the platform's task list to the forms (the task, start and request forms), which the service
+ * announces in its metadata (`formUrls`, gateway/tasklist-dto.ts). The forms take the user from `?userId=`, which
+ * the task list fills in (`%userId%`), as Polyflow's example forms do.
+ */
+export function approvalFormUrls(port: number) {
+  const forms = `http://localhost:${port}/forms/#`;
+  return { task: `${forms}/tasks/\${formKey}/\${id}?userId=%userId%`, process: `${forms}/start?userId=%userId%`, dataEntry: `${forms}/approval-request/\${entryId}?userId=%userId%` };
+}
 
 /** The application's moleculer-web routes; `onError` answers a route's errors (called with the service as `this`). */
 export function approvalRoutes(onError: ErrorHandler): object[] {
@@ -142,8 +159,8 @@ export function approvalRoutes(onError: ErrorHandler): object[] {
       aliases: aliasesOf(REST_ROUTES, (path) => [path.replace(/^\/api/, "")]),
       onError,
     },
-    // The platform pages' credentials and DOM helper (public/assets/page.js), which the forms import.
-    files("approval-forms-shared", "/forms/shared", SHARED_ASSETS_DIR, false),
+    // The platform pages' credentials and DOM helper (public/assets/page.js), which the forms import: that file only.
+    files("approval-forms-shared", "/forms/shared", SHARED_ASSETS_DIR, false, SHARED_FILES),
     files("approval-forms", "/forms", FORMS_DIR, ["index.html"]),
     files("approval-swagger-ui", "/swagger-ui", SWAGGER_UI_DIR, false),
   ];

@@ -1,7 +1,7 @@
-// The settings of the example application "Request Approval", from the node's configuration (lib/env.ts reads
-// and checks the variables: APP_PORT, TASKLIST_URL in its `approval` section; HOST, ENGINE_URL / ENGINE_USERNAME /
-// ENGINE_PASSWORD, DATABASE_URL and DATA_DIR shared with the platform).
-import type { Environment } from "../../lib/env.ts";
+// The settings of the example application "Request Approval": its own variables APP_PORT and TASKLIST_URL, read and
+// checked here with lib/env.ts's checks, and the node's configuration it shares with the platform (lib/env.ts:
+// HOST, ENGINE_URL / ENGINE_USERNAME / ENGINE_PASSWORD, DATABASE_URL, DATA_DIR, and PORT for the task list's URL).
+import { httpUrl, integer, type Environment } from "../../lib/env.ts";
 import { embeddedDatabaseDirectory } from "../../stores/database.ts";
 import type { EmbeddedEngineOptions } from "../../engine/embedded/engine.ts";
 import { APPLICATION_NAME } from "./process.ts";
@@ -33,11 +33,15 @@ export interface ApprovalSettings {
   externalTaskLongPollMs: number;
 }
 
-/** The application's settings from the node's configuration (lib/env.ts `readEnvironment`). */
-export function approvalSettingsOf(env: Environment): ApprovalSettings {
+/**
+ * The application's settings from the node's configuration (lib/env.ts `readEnvironment`) and the variables
+ * (`environmentVariables`); a wrong APP_PORT or TASKLIST_URL throws an error naming it.
+ */
+export function approvalSettingsOf(env: Environment, variables: NodeJS.ProcessEnv): ApprovalSettings {
+  const tasklistUrl = httpUrl("TASKLIST_URL", variables.TASKLIST_URL, `http://localhost:${env.port}/`);
   return {
     applicationName: APPLICATION_NAME,
-    port: env.approval.port,
+    port: integer("APP_PORT", variables.APP_PORT, 8080),
     host: env.host,
     engineUrl: env.engine.url,
     engineUsername: env.engine.username,
@@ -49,7 +53,7 @@ export function approvalSettingsOf(env: Environment): ApprovalSettings {
       databaseUrl: env.databaseUrl,
       pgliteDir: embeddedDatabaseDirectory(env.dataDir),
     },
-    tasklistUrl: env.approval.tasklistUrl,
+    tasklistUrl,
     approvalDueInMs: 3 * 24 * 3600_000,
     externalTaskRetries: 5,
     externalTaskLongPollMs: 10_000,

@@ -12,6 +12,7 @@ import { MongoViewStore } from "../../view/stores/mongo-store.ts";
 import { TaskpoolPrometheusReporter } from "../../lib/metrics.ts";
 import { call, freePort, spawnNode, startBroker, testDatabaseUrl, testMongoUrl, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
 import { embeddedPlatform } from "../platform.ts";
+import FormsApp from "../fixtures/forms-app.service.ts";
 
 const HS_SECRET = "an HS256 secret of the test, long enough for jose";
 const rsa = generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } });
@@ -393,7 +394,7 @@ describe("REST API on the embedded platform", () => {
     process.env.JWT_SECRET = HS_SECRET;
     // With a key configured the demo header is off unless enabled explicitly (issue 13); these tests use both.
     process.env.AUTH_HEADER_ENABLED = "true";
-    broker = await startBroker(embeddedPlatform(), { metrics: { enabled: true, reporter: [new TaskpoolPrometheusReporter({ port: 0 }) as never] } });
+    broker = await startBroker([...embeddedPlatform(), FormsApp], { metrics: { enabled: true, reporter: [new TaskpoolPrometheusReporter({ port: 0 }) as never] } });
     delete process.env.JWT_SECRET;
     delete process.env.AUTH_HEADER_ENABLED;
     const port = (broker.getLocalService("api") as any).server.address().port;
@@ -456,8 +457,10 @@ describe("REST API on a cluster of processes over NATS, view on FerretDB", () =>
     nodes.push(spawnNode({ ...common, NODE_ID: "processes", SERVICES: "processDefinition,processInstance,processVariable,task" }));
     nodes.push(spawnNode({ ...common, NODE_ID: "view", SERVICES: "view" }));
     nodes.push(spawnNode({ ...common, NODE_ID: "gateway", SERVICES: "api", PORT: String(port), HOST: "127.0.0.1", JWT_PUBLIC_KEY: rsa.publicKey, AUTH_HEADER_ENABLED: "true", RATE_LIMIT: "400" }));
+    // The form URL templates of the example application, from a node of its own (loaded by path).
+    nodes.push(spawnNode({ ...common, NODE_ID: "app", SERVICES: "test/fixtures/forms-app.service.ts" }));
     client = await startBroker([], { namespace, transporter: testNatsUrl(), nodeID: "test-client" });
-    await client.waitForServices(["eventstore", "task", "dataEntry", "processDefinition", "view", "api"], 60_000);
+    await client.waitForServices(["eventstore", "task", "dataEntry", "processDefinition", "view", "api", "formsApp"], 60_000);
     baseUrl = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await fetch(`${baseUrl}/api/health`).catch(() => null))?.ok, 30_000, 200);
   });

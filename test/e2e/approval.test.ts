@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { createApprovalConnector, createApprovalService } from "../../services/approval.service.ts";
+import { createApprovalConnector, createApprovalService } from "../../apps/approval/approval.service.ts";
 import { engineOf } from "../../engine/connector/process-engine.ts";
 import { APPLICATION_NAME, ENTRY_TYPES, PROCESS_KEY, TASKS } from "../../apps/approval/process.ts";
 import { call, dropSchema, launchChromium, startBroker, testDatabaseUrl, testOperatonUrl, unique, waitFor } from "../helpers.ts";
@@ -247,6 +247,9 @@ describe("Request Approval on Operaton", () => {
       expect(script.status, path).toBe(200);
       expect(script.headers.get("content-type"), path).toMatch(/javascript/);
     }
+    // Of the platform's pages the forms get the sign-in module only.
+    expect((await fetch(`${appUrl}/forms/shared/page.js?v=1`)).status).toBe(200);
+    expect((await fetch(`${appUrl}/forms/shared/tasklist.js`)).status).toBe(404);
 
     const noUser = await http("POST", `${appUrl}/api/request`, null, { subject: "x", amount: 1, currency: "EUR", applicant: "kermit" });
     expect(noUser.status).toBe(401);

@@ -9,7 +9,7 @@ import { SignJWT } from "jose";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { call, launchChromium, startBroker, unique } from "../helpers.ts";
-import { createApprovalService } from "../../services/approval.service.ts";
+import { createApprovalService } from "../../apps/approval/approval.service.ts";
 import { APPLICATION_NAME } from "../../apps/approval/process.ts";
 import { embeddedPlatform, gatewayBase } from "../platform.ts";
 

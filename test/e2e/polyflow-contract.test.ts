@@ -18,6 +18,7 @@ import { MongoViewStore } from "../../view/stores/mongo-store.ts";
 import { maxPageSize, mismatches, operations, totalHeaderMismatches, type Operation } from "../fixtures/polyflow-contract.ts";
 import { call, launchChromium, spawnNode, startBroker, testDatabaseUrl, testMongoUrl, testNatsUrl, unique, waitFor, type NodeProcess } from "../helpers.ts";
 import { embeddedPlatform } from "../platform.ts";
+import FormsApp from "../fixtures/forms-app.service.ts";
 
 const APP = "example-process-approval";
 const ENTRY_TYPE = "io.holunda.camunda.taskpool.example.ApprovalRequest";
@@ -211,7 +212,7 @@ describe("Polyflow's contract on the embedded platform", () => {
   const run = unique("pfc");
 
   beforeAll(async () => {
-    broker = await startBroker(embeddedPlatform());
+    broker = await startBroker([...embeddedPlatform(), FormsApp]);
     const { server } = broker.getLocalService("api") as unknown as { server: Server };
     baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     await seed((action, params) => call(broker, action, params), run);
@@ -286,8 +287,10 @@ describe("Polyflow's contract on a cluster of processes over NATS, view on Ferre
     nodes.push(spawnNode({ ...common, NODE_ID: "processes", SERVICES: "processDefinition,processInstance,processVariable" }));
     nodes.push(spawnNode({ ...common, NODE_ID: "view", SERVICES: "view" }));
     nodes.push(spawnNode({ ...common, NODE_ID: "gateway", SERVICES: "api", PORT: String(port), HOST: "127.0.0.1" }));
+    // The application's form URL templates come from a node of its own, loaded by path as any application can be.
+    nodes.push(spawnNode({ ...common, NODE_ID: "app", SERVICES: "test/fixtures/forms-app.service.ts" }));
     client = await startBroker([], { namespace, transporter: testNatsUrl(), nodeID: "test-client" });
-    await client.waitForServices(["eventstore", "task", "dataEntry", "processDefinition", "view", "api"], 60_000);
+    await client.waitForServices(["eventstore", "task", "dataEntry", "processDefinition", "view", "api", "formsApp"], 60_000);
     baseUrl = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await fetch(`${baseUrl}/api/health`).catch(() => null))?.ok, 30_000, 200);
     await seed((action, params) => call(client!, action, params), run);

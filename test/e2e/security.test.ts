@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { SignJWT } from "jose";
 import ApiService from "../../services/api.service.ts";
-import { createApprovalConnector, createApprovalService } from "../../services/approval.service.ts";
+import { createApprovalConnector, createApprovalService } from "../../apps/approval/approval.service.ts";
 import { APPLICATION_NAME } from "../../apps/approval/process.ts";
 import { TaskpoolPrometheusReporter } from "../../lib/metrics.ts";
 import { call, startBroker, waitFor } from "../helpers.ts";

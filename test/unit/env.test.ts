@@ -2,6 +2,7 @@
 // value is an error that names the variable (server.ts prints it and exits 1).
 import { describe, expect, it } from "vitest";
 import { readEnvironment } from "../../lib/env.ts";
+import { approvalSettingsOf } from "../../apps/approval/settings.ts";
 
 describe("readEnvironment", () => {
   it("gives the documented defaults", () => {
@@ -31,13 +32,19 @@ describe("readEnvironment", () => {
     expect(() => readEnvironment({ SSE_RETENTION_MS: "1.5" })).toThrow(/SSE_RETENTION_MS/);
   });
 
-  it("reads the example application's variables (apps/approval/settings.ts), refusing a wrong one by name", () => {
-    expect(readEnvironment({}).approval).toEqual({ port: 8080, tasklistUrl: "http://localhost:8081/" });
-    expect(readEnvironment({ APP_PORT: "9090", PORT: "9000" }).approval).toEqual({ port: 9090, tasklistUrl: "http://localhost:9000/" });
-    expect(readEnvironment({ TASKLIST_URL: " https://tasks.example/ " }).approval.tasklistUrl).toBe("https://tasks.example/");
-    expect(() => readEnvironment({ TASKLIST_URL: "tasks.example" })).toThrow(/TASKLIST_URL must be an http\(s\) URL/);
-    expect(() => readEnvironment({ TASKLIST_URL: "ftp://tasks.example/" })).toThrow(/TASKLIST_URL/);
-    expect(() => readEnvironment({ APP_PORT: "eighty" })).toThrow(/APP_PORT must be a non-negative integer/);
+  it("lets the example application read its own variables (apps/approval/settings.ts), refusing a wrong one by name", () => {
+    const approval = (variables: NodeJS.ProcessEnv) => {
+      const { port, tasklistUrl } = approvalSettingsOf(readEnvironment(variables), variables);
+      return { port, tasklistUrl };
+    };
+    expect(approval({})).toEqual({ port: 8080, tasklistUrl: "http://localhost:8081/" });
+    expect(approval({ APP_PORT: "9090", PORT: "9000" })).toEqual({ port: 9090, tasklistUrl: "http://localhost:9000/" });
+    expect(approval({ TASKLIST_URL: " https://tasks.example/ " }).tasklistUrl).toBe("https://tasks.example/");
+    expect(() => approval({ TASKLIST_URL: "tasks.example" })).toThrow(/TASKLIST_URL must be an http\(s\) URL/);
+    expect(() => approval({ TASKLIST_URL: "ftp://tasks.example/" })).toThrow(/TASKLIST_URL/);
+    expect(() => approval({ APP_PORT: "eighty" })).toThrow(/APP_PORT must be a non-negative integer/);
+    // The platform's configuration does not know them.
+    expect(readEnvironment({ APP_PORT: "eighty" })).not.toHaveProperty("approval");
   });
 
   it("reads the engine connector's variables, null where not set", () => {

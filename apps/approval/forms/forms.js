@@ -25,7 +25,7 @@ import {
   withCredentials,
 } from "./shared/page.js";
 
-// ---- what the application's API answers (services/approval.service.ts, apps/approval/requests.ts) ----
+// ---- what the application's API answers (apps/approval/approval.service.ts, requests.ts) ----
 
 /** @typedef {{ id: string, username: string, displayName: string }} User */
 /** @typedef {{ applicationName: string, tasklistUrl: string, users: User[] }} Environment GET /api/environment */

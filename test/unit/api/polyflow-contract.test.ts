@@ -64,7 +64,24 @@ describe("Polyflow contract checker", () => {
 });
 
 describe("the REST API's DTOs against the contract", () => {
-  const urls = FormUrls.fromEnvironment(undefined, "8080", "http://localhost:8081");
+  // The templates Request Approval announces in its service's metadata (apps/approval/gateway.ts, approvalFormUrls).
+  const forms = "http://localhost:8080/forms/#";
+  const approvalTemplates = { task: `${forms}/tasks/\${formKey}/\${id}?userId=%userId%`, process: `${forms}/start?userId=%userId%`, dataEntry: `${forms}/approval-request/\${entryId}?userId=%userId%` };
+  const urls = FormUrls.fromEnvironment(undefined, "http://localhost:8081");
+  urls.announce([{ metadata: {} }, { metadata: { formUrls: { "example-process-approval": approvalTemplates } } }]);
+
+  it("takes the templates the applications' services announce; FORM_URLS replaces an application's", () => {
+    const task = { id: "t-1", formKey: "approve-request", applicationName: "example-process-approval" };
+    const announced = FormUrls.fromEnvironment(JSON.stringify({ configured: { task: "https://configured/${id}" } }), "http://localhost:8081/");
+    expect(announced.task(task)).toBe("http://localhost:8081/?task=t-1&userId=%userId%");
+    expect(announced.announce([{ metadata: { formUrls: { "example-process-approval": { ...approvalTemplates, other: 42 }, configured: { task: "https://announced/${id}" } } } }])).toBe(true);
+    expect(announced.announce([{ metadata: { formUrls: { configured: { task: "https://announced/${id}" }, "example-process-approval": approvalTemplates } } }])).toBe(false);
+    expect(announced.task(task)).toBe("http://localhost:8080/forms/#/tasks/approve-request/t-1?userId=%userId%");
+    expect(announced.task({ ...task, applicationName: "configured" })).toBe("https://configured/t-1");
+    // An application gone from the registry takes its templates with it.
+    expect(announced.announce([])).toBe(true);
+    expect(announced.task(task)).toBe("http://localhost:8081/?task=t-1&userId=%userId%");
+  });
 
   it("a process definition conforms: its version as text, the start form's URL handing the user over", () => {
     const dto = processDto(definition, urls);

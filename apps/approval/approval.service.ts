@@ -1,32 +1,34 @@
 // Service `approval`: the example process application "Request Approval" (application
 // `example-process-approval`, process `process_approve_request`; polyflow.md §5) — its Moleculer shell. The
-// application lives in apps/approval/: its settings (settings.ts, from lib/env.ts), its HTTP routes, forms and
+// application lives wholly in this folder: its settings (settings.ts, from lib/env.ts), its HTTP routes, forms and
 // OpenAPI document (gateway.ts), the request lifecycle on its own BPMN engine with the process's external tasks
 // (workflow.ts), its requests (requests.ts), its process (process.ts), its migrations (migrations/) and its engine
-// connector (connector.ts). It shares with the platform the public actions (`dataEntry.*`) and the
-// authentication (gateway/gateway-security.ts, configured by the same variables).
+// connector (connector.ts). A node loads it by name (`SERVICES=approval,approvalConnector`, services/index.ts) or
+// by path (`SERVICES=apps/approval/approval.service.ts`), like any process application. It shares with the platform
+// the public actions (`dataEntry.*`) and the authentication (gateway/gateway-security.ts, configured by the same
+// variables); what else it may import is in docs/architecture.md ("Process applications").
 import ApiGateway from "moleculer-web";
 import type { Context, ServiceSettingSchema } from "moleculer";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import { environmentVariables, readEnvironment } from "../lib/env.ts";
-import { Directory } from "../lib/directory.ts";
-import { defineService } from "../lib/schema.ts";
-import { actionCallOf } from "../lib/actions.ts";
-import { Authenticator, callerOf, errorResponse, Gate, sendError, sendUnrouted, gatewaySecurityFromEnv, type GatedRequest, type RouteAlias } from "../gateway/gateway-security.ts";
-import type { ProcessEngine } from "../engine/connector/process-engine.ts";
-import type { User } from "../domain/types.ts";
-import type { AmendAction, Decision } from "../apps/approval/process.ts";
-import type { ApprovalRequestDraft } from "../apps/approval/requests.ts";
-import { approvalSettingsOf, type ApprovalSettings } from "../apps/approval/settings.ts";
-import { ACTION_PARAMS, approvalGatewaySettings, approvalOpenApi } from "../apps/approval/gateway.ts";
-import { ApprovalWorkflow } from "../apps/approval/workflow.ts";
+import { environmentVariables, readEnvironment } from "../../lib/env.ts";
+import { Directory } from "../../lib/directory.ts";
+import { defineService } from "../../lib/schema.ts";
+import { actionCallOf } from "../../lib/actions.ts";
+import { Authenticator, callerOf, errorResponse, Gate, sendError, sendUnrouted, gatewaySecurityFromEnv, type GatedRequest, type RouteAlias } from "../../gateway/gateway-security.ts";
+import type { ProcessEngine } from "../../engine/connector/process-engine.ts";
+import type { User } from "../../domain/types.ts";
+import type { AmendAction, Decision } from "./process.ts";
+import type { ApprovalRequestDraft } from "./requests.ts";
+import { approvalSettingsOf, type ApprovalSettings } from "./settings.ts";
+import { ACTION_PARAMS, approvalFormUrls, approvalGatewaySettings, approvalOpenApi } from "./gateway.ts";
+import { ApprovalWorkflow } from "./workflow.ts";
 
-export { createApprovalConnector, type ApprovalConnectorOptions } from "../apps/approval/connector.ts";
-export type { ApprovalSettings } from "../apps/approval/settings.ts";
+export { createApprovalConnector, type ApprovalConnectorOptions } from "./connector.ts";
+export type { ApprovalSettings } from "./settings.ts";
 
 /** The application's settings from the environment (APP_PORT, ENGINE_URL, DATABASE_URL, DATA_DIR, TASKLIST_URL, …). */
 export function approvalSettingsFromEnv(env?: NodeJS.ProcessEnv): ApprovalSettings {
-  return approvalSettingsOf(readEnvironment(env));
+  return approvalSettingsOf(readEnvironment(env), environmentVariables(env));
 }
 
 export interface ApprovalServiceOptions {
@@ -80,6 +82,8 @@ export function createApprovalService(options: ApprovalServiceOptions = {}) {
   return defineService<Settings, Methods, Locals>({
     name: "approval",
     mixins: [ApiGateway],
+    // The platform's task list links to the forms with these templates (gateway/tasklist-dto.ts; FORM_URLS wins).
+    metadata: { formUrls: { [settings.applicationName]: approvalFormUrls(settings.port) } },
 
     settings: { $secureSettings: ["enginePassword"], ...settings, ip: settings.host, ...approvalGatewaySettings(onError) },
 
