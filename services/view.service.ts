@@ -88,7 +88,7 @@ function storeError(err: unknown): unknown {
 
 const ViewService = defineService<ViewSettings, TrackingProcessorMethods, Locals>({
   name: "view",
-  mixins: [TrackingProcessorMixin({ processor: "view", batchSize: 500, pollIntervalMs: 1000, onError: "stop" })],
+  mixins: [TrackingProcessorMixin({ processor: "view", batchSize: 1000, pollIntervalMs: 1000, onError: "stop" })],
   settings: {},
 
   hooks: {

@@ -61,7 +61,9 @@ export async function applyEvents(store: ViewStore, events: RecordedEvent[], gen
   for (const event of events.map(toViewEvent)) {
     const target = targetOf(event);
     if (!target) continue;
-    grouped.set(target.collection, [...(grouped.get(target.collection) ?? []), { event, id: target.id }]);
+    const items = grouped.get(target.collection);
+    if (items) items.push({ event, id: target.id });
+    else grouped.set(target.collection, [{ event, id: target.id }]);
   }
   const changes: ViewChange[] = [];
   for (const [collection, items] of grouped) {

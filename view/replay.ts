@@ -68,9 +68,17 @@ export function startReplay(options: ReplayOptions): ReplayState {
     state.eventsPerSecond = Math.round(state.eventsApplied / Math.max(0.001, (Date.now() - started) / 1000));
     state.percent = state.headPosition > 0 ? Math.min(100, Math.round((state.globalPosition / state.headPosition) * 1000) / 10) : 100;
   };
+  // The next batch is read while this one is written: the event store's read and the view's write overlap.
+  const read = (after: string) => {
+    const batch = options.readAll(after);
+    batch.catch(() => undefined); // awaited below; a batch read ahead of a failed write is dropped unobserved
+    return batch;
+  };
   const drain = async () => {
+    let next = read(token);
     for (;;) {
-      const batch = await options.readAll(token);
+      const batch = await next;
+      if (!batch.caughtUp) next = read(batch.events.length > 0 ? batch.events[batch.events.length - 1]!.token : token);
       if (batch.events.length > 0) await apply(batch.events);
       if (batch.caughtUp) return;
     }
