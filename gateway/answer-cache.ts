@@ -10,8 +10,9 @@ export interface KeptAnswer {
   version: string;
   /** The answer's body, serialised. */
   body: string;
-  /** Its total (X-ElementCount). */
+  /** Its total (X-ElementCount), and whether that is the cap of the count (X-ElementCount-Capped). */
   total: number;
+  capped: boolean;
 }
 
 export class AnswerCache {

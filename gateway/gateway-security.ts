@@ -466,7 +466,7 @@ export class Gate {
     const origin = this.allowedOrigin(req);
     if (origin) {
       res.setHeader("Access-Control-Allow-Origin", origin);
-      res.setHeader("Access-Control-Expose-Headers", "X-ElementCount, Location, Retry-After");
+      res.setHeader("Access-Control-Expose-Headers", "X-ElementCount, X-ElementCount-Capped, Location, Retry-After");
       res.setHeader("Vary", "Origin");
     }
     const method = (req.method ?? "").toUpperCase();

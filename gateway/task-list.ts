@@ -79,7 +79,7 @@ export async function listAnswer<A extends ListAction>(call: ActionCall, answers
     const result = await call(action, params);
     // Asked without a knownVersion, the view never answers "unchanged".
     if ("unchanged" in result) throw new Error(`${action} answered "unchanged" to a version it was not given`);
-    return { body: render(result.elements), headers: { "X-ElementCount": String(result.totalElementCount) } };
+    return { body: render(result.elements), headers: countHeaders(result.totalElementCount, result.totalElementCountCapped === true) };
   }
   const key = JSON.stringify([action, params]);
   const kept = answers.get(key);
@@ -88,10 +88,18 @@ export async function listAnswer<A extends ListAction>(call: ActionCall, answers
   if (!("unchanged" in result) || !answer) {
     if ("unchanged" in result) throw new Error(`${action} answered "unchanged" to a version it was not given`);
     // Asked with a knownVersion, the view always answers with its version.
-    answer = { version: result.version ?? "", total: result.totalElementCount, body: JSON.stringify(render(result.elements)) };
+    answer = { version: result.version ?? "", total: result.totalElementCount, capped: result.totalElementCountCapped === true, body: JSON.stringify(render(result.elements)) };
     answers.set(key, answer);
   }
-  return { body: answer.body, headers: { "X-ElementCount": String(answer.total) }, type: "application/json; charset=utf-8" };
+  return { body: answer.body, headers: countHeaders(answer.total, answer.capped), type: "application/json; charset=utf-8" };
+}
+
+/**
+ * A list's total: X-ElementCount, Polyflow's header; above VIEW_COUNT_CAP the view stops counting, and the header
+ * gives the cap with X-ElementCount-Capped: true ("at least that many": a task list shows "10,000+").
+ */
+export function countHeaders(total: number, capped: boolean): Record<string, string> {
+  return capped ? { "X-ElementCount": String(total), "X-ElementCount-Capped": "true" } : { "X-ElementCount": String(total) };
 }
 
 // ---- one task, one data entry ----

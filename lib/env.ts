@@ -18,6 +18,8 @@ export interface Environment {
   /** VIEW_STORE; null: mongo with MONGO_URL, else postgres. */
   viewStore: "postgres" | "mongo" | "memory" | null;
   viewDatabaseUrl: string | null;
+  /** VIEW_COUNT_CAP: a list's total is exact up to this many, beyond it reported as this many and capped; 0: always exact. */
+  viewCountCap: number;
   dataDir: string;
   port: number;
   metricsPort: number;
@@ -197,6 +199,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     mongoUrl: optional(env.MONGO_URL),
     viewStore: viewStore(env.VIEW_STORE),
     viewDatabaseUrl: optional(env.VIEW_DATABASE_URL),
+    viewCountCap: integer("VIEW_COUNT_CAP", env.VIEW_COUNT_CAP, 10_000),
     dataDir: resolve(optional(env.DATA_DIR) ?? "./data"),
     port,
     metricsPort: integer("METRICS_PORT", env.METRICS_PORT, 0),

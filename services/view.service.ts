@@ -41,10 +41,12 @@ export interface ViewSettings extends ViewStoreSettings, TrackingProcessorSettin
   consistencyTimeoutMs?: number;
   /** Old generations are dropped this long after a switch, so queries that started on them can finish. */
   dropDelayMs?: number;
+  /** Totals exact up to this many (VIEW_COUNT_CAP); 0: always exact. */
+  countCap?: number;
 }
 
 interface Locals extends TrackingProcessorLocals {
-  config: ResolvedViewStoreSettings & { consistencyTimeoutMs: number; dropDelayMs: number };
+  config: ResolvedViewStoreSettings & { consistencyTimeoutMs: number; dropDelayMs: number; countCap: number };
   /** Open from `started` on; the processor (which starts first) waits for `storeReady`. */
   store: ViewStore;
   storeReady: Promise<void>;
@@ -212,7 +214,8 @@ const ViewService = defineService<ViewSettings, TrackingProcessorMethods, Locals
 
   created() {
     const s = this.settings;
-    this.config = { ...resolveViewStoreSettings(s, readEnvironment()), consistencyTimeoutMs: s.consistencyTimeoutMs ?? 10_000, dropDelayMs: s.dropDelayMs ?? 30_000 };
+    const env = readEnvironment();
+    this.config = { ...resolveViewStoreSettings(s, env), consistencyTimeoutMs: s.consistencyTimeoutMs ?? 10_000, dropDelayMs: s.dropDelayMs ?? 30_000, countCap: s.countCap ?? env.viewCountCap };
     Object.assign(s, this.config); // the settings show what the service runs with
     if (this.config.store === "memory") {
       // Each node projects its own copy: a processor of its own, never a standby that answers from nothing.
@@ -232,7 +235,7 @@ const ViewService = defineService<ViewSettings, TrackingProcessorMethods, Locals
       tokenOf: async (globalPosition) => (await callAction(this.broker, "eventstore.tokenOf", { globalPosition })).token,
       timeoutMs: this.config.consistencyTimeoutMs,
     });
-    this.queries = new ViewQueries(this.store, this.consistency);
+    this.queries = new ViewQueries(this.store, this.consistency, { countCap: this.config.countCap });
     this.markStoreReady();
     this.logger.info(`View store: ${describeViewStore(this.config)}`);
   },

@@ -117,14 +117,22 @@ export class TotalsCache {
 
 const tasksOf = (docs: TaskDocument[]) => docs.map(taskOf);
 
+/** A page's total as answered: exact up to the cap, else the cap, said to be one (a store may count past it). */
+export function totalOf(total: number, cap: number | undefined): { totalElementCount: number; totalElementCountCapped?: true } {
+  return cap !== undefined && total > cap ? { totalElementCount: cap, totalElementCountCapped: true } : { totalElementCount: total };
+}
+
 export class ViewQueries {
   private readonly store: ViewStore;
   private readonly consistency: ViewConsistency;
   private readonly totals = new TotalsCache();
+  /** VIEW_COUNT_CAP: totals are exact up to this many; 0: always. */
+  private readonly countCap: number;
 
-  constructor(store: ViewStore, consistency: ViewConsistency) {
+  constructor(store: ViewStore, consistency: ViewConsistency, options: { countCap?: number } = {}) {
     this.store = store;
     this.consistency = consistency;
+    this.countCap = options.countCap ?? 0;
   }
 
   // ---- tasks ----
@@ -267,7 +275,7 @@ export class ViewQueries {
     await this.consistency.awaitPosition(params);
     const filter = and([live, { state: { $in: params.states } }]);
     const { docs, total } = await this.page<ProcessInstanceDocument>("processInstances", filter, { sort: [["_id", 1]], skip: params.page * params.size, limit: params.size });
-    return { elements: docs.map(processInstanceOf), totalElementCount: total };
+    return { elements: docs.map(processInstanceOf), ...total };
   }
 
   async processVariablesForInstance(params: ConsistencyParams & { processInstanceId: string; variableNames?: string[] }) {
@@ -301,9 +309,10 @@ export class ViewQueries {
     const token = this.consistency.appliedToken(meta);
     const name = collectionName(collection, meta.generation);
     const knownTotal = this.totals.get(name, filter, token);
-    const result = await this.store.collection<D & Doc>(name).page(filter, { ...options, knownTotal });
+    const countCap = this.countCap > 0 ? this.countCap : undefined;
+    const result = await this.store.collection<D & Doc>(name).page(filter, { ...options, knownTotal, countCap });
     if (knownTotal === undefined) this.totals.set(name, filter, token, result.total);
-    return result;
+    return { docs: result.docs, total: totalOf(result.total, countCap) };
   }
 
   private visibleTaskConditions(params: { user?: User; assignedToMeOnly?: boolean }): MongoFilter[] {
@@ -349,7 +358,7 @@ export class ViewQueries {
     }
     const { docs, total } = await this.page<TaskDocument>("tasks", and(where), { sort, skip: params.page * params.size, limit: params.size });
     const elements = await elementsOf(docs);
-    return { elements, totalElementCount: total, ...(version === undefined ? {} : { version }) };
+    return { elements, ...total, ...(version === undefined ? {} : { version }) };
   }
 
   /** Each task with the data entries it correlates to — only those the user may see, when a user asks. */
@@ -372,6 +381,6 @@ export class ViewQueries {
     const [filters, sort]: [ParsedFilters, SortSpec] = parsed(() => [parseFilters(params.filters, "dataEntry"), parseSort(params.sort, "dataEntry", "-lastModifiedDate")]);
     const filter = and([live, ...conditions, ...filters.where]);
     const { docs, total } = await this.page<DataEntryDocument>("dataEntries", filter, { sort, skip: params.page * params.size, limit: params.size });
-    return { elements: docs.map(dataEntryOf), totalElementCount: total, ...(version === undefined ? {} : { version }) };
+    return { elements: docs.map(dataEntryOf), ...total, ...(version === undefined ? {} : { version }) };
   }
 }

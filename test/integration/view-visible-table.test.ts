@@ -67,6 +67,21 @@ async function expectAnswersAgree(store: PostgresViewStore, collection: string, 
       const page = await docs.find(visibleTo(principals), { sort, skip, limit });
       const expected = await docs.find(everyDoc, { sort, skip, limit });
       expect(page.map((d) => d._id), `page ${skip}+${limit} for ${principals.join(",")}`).toEqual(expected.map((d) => d._id));
+      // The page with its total in one statement, on the visible path and on the documents' (one scan of what the
+      // principals see, in another order too): the same documents, and the total exact or, past a cap, above it.
+      const byName: [string, 1 | -1][] = [["name", 1], [field, -1], ["_id", 1]];
+      for (const [filter, order] of [[visibleTo(principals), sort], [everyDoc, sort], [everyDoc, byName]] as const) {
+        const wanted = (await docs.find(filter, { sort: order, skip, limit })).map((d) => d._id);
+        const whole = await docs.page(filter, { sort: order, skip, limit });
+        expect(whole.docs.map((d) => d._id), `page with total ${skip}+${limit} for ${principals.join(",")}`).toEqual(wanted);
+        expect(whole.total).toBe(fast);
+        for (const cap of [1, 5, fast - 1, fast, fast + 1].filter((c) => c > 0)) {
+          const capped = await docs.page(filter, { sort: order, skip, limit, countCap: cap });
+          expect(capped.docs.map((d) => d._id)).toEqual(wanted);
+          if (fast <= cap) expect(capped.total, `total capped at ${cap} for ${principals.join(",")}`).toBe(fast);
+          else expect(capped.total, `total capped at ${cap} for ${principals.join(",")}`).toBeGreaterThan(cap);
+        }
+      }
     }
   }
 }

@@ -27,6 +27,9 @@ beforeAll(async () => {
     { ...ViewService, name: "viewMongo", settings: { store: "mongo", mongoUrl: testMongoUrl(), database, processorName: "view-mongo", dropDelayMs: 60_000 } },
     { ...ViewService, name: "viewPostgres", settings: { store: "postgres", databaseUrl: testDatabaseUrl(), schema, processorName: "view-postgres", dropDelayMs: 60_000 } },
     { ...ViewService, name: "viewPglite", settings: { store: "postgres", databaseUrl: null, pgliteDir: "memory", processorName: "view-pglite", dropDelayMs: 60_000 } },
+    // Totals capped at 2 (VIEW_COUNT_CAP), in memory and on PostgreSQL.
+    { ...ViewService, name: "viewCapped", settings: { store: "memory", mongoUrl: null, processorName: "view-capped", dropDelayMs: 60_000, countCap: 2 } },
+    { ...ViewService, name: "viewPostgresCapped", settings: { store: "postgres", databaseUrl: testDatabaseUrl(), schema: `${schema}_capped`, processorName: "view-postgres-capped", dropDelayMs: 60_000, countCap: 2 } },
   ]);
   lastPosition = await seed(broker);
 });
@@ -37,6 +40,7 @@ afterAll(async () => {
   await store.dropDatabase();
   await store.close();
   await dropSchema(schema);
+  await dropSchema(`${schema}_capped`);
 });
 
 const q = (view: ViewName, query: string, params: object = {}) => call(view === "view" ? broker : broker, `${view}.${query}`, { minPosition: lastPosition, ...params });
@@ -268,6 +272,31 @@ describe("every store", () => {
       ),
       { numRuns: 25 },
     );
+  });
+});
+
+describe("count cap", () => {
+  const capped = (view: string, query: string, params: object) => call(broker, `${view}.${query}`, { minPosition: lastPosition, ...params });
+
+  it("answers totals exactly up to the cap and the cap beyond it, flagged, with the same pages — on every path of the store", async () => {
+    const cases: [string, object][] = [
+      ["tasksForUser", { user: users.kermit }],
+      ["tasksForUser", { user: users.kermit, sort: ["+task.name"], filters: ["task.priority<1000"] }],
+      ["tasksForUser", { user: users.ironman }],
+      ["tasksWithDataEntriesForUser", { user: users.piggy, size: 1 }],
+      ["allTasks", { size: 1 }],
+      ["dataEntriesForUser", { user: users.piggy }],
+      ["tasksForUser", { user: users.nobody }],
+    ];
+    for (const [query, params] of cases) {
+      const exact = await q("view", query, params);
+      for (const view of ["viewCapped", "viewPostgresCapped"]) {
+        const answer = await capped(view, query, params);
+        expect(answer.elements, `${query} on ${view}`).toEqual(exact.elements);
+        if (exact.totalElementCount > 2) expect({ total: answer.totalElementCount, capped: answer.totalElementCountCapped }, `${query} on ${view}`).toEqual({ total: 2, capped: true });
+        else expect(answer, `${query} on ${view}`).toEqual(exact);
+      }
+    }
   });
 });
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { AnswerCache } from "../../gateway/answer-cache.ts";
 
-const answer = (version: string, length: number) => ({ version, body: "x".repeat(length), total: length });
+const answer = (version: string, length: number) => ({ version, body: "x".repeat(length), total: length, capped: false });
 
 describe("AnswerCache", () => {
   it("returns what was kept, and a newer answer for the same question replaces the older", () => {

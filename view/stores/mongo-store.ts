@@ -45,8 +45,9 @@ class MongoViewCollection<D extends Doc> implements ViewCollection<D> {
   }
 
   async page(filter: Filter, options: FindOptions): Promise<{ docs: D[]; total: number }> {
-    const [docs, total] = await Promise.all([this.find(filter, options), options.knownTotal ?? this.count(filter)]);
-    return { docs, total };
+    const total = options.knownTotal ?? (options.countCap ? this.collection.countDocuments(filter as never, { limit: options.countCap + 1 }) : this.count(filter));
+    const [docs, counted] = await Promise.all([this.find(filter, options), total]);
+    return { docs, total: counted };
   }
 
   distinct(path: string, filter: Filter): Promise<unknown[]> {

@@ -274,16 +274,26 @@ function principalsOnly(filter: Filter): string[] | null {
 
 /**
  * How many documents of `table` match: from the visible table when the filter is the plain "live and visible to"
- * (an index-only count over the principals' key ranges), else over the documents.
+ * (an index-only count over the principals' key ranges), else over the documents. With a cap, exact up to it and
+ * otherwise some number above it, read from at most principals × cap index rows: a document has one row per
+ * principal, so more rows than that mean more documents than the cap, and fewer are counted exactly.
  */
-export function countQuery(table: string, filter: Filter): Sql {
+export function countQuery(table: string, filter: Filter, cap?: number): Sql {
   const visible = visibleTable(table);
   const principals = visible ? principalsOnly(filter) : null;
   // Grouped rather than count(DISTINCT id): a hash of the ids instead of a sort of them (3.3 → 2.1 ms at 4,122 ids).
   if (visible && principals) {
-    return { sql: `SELECT count(*) AS n FROM (SELECT id FROM "${visible}" WHERE principal = ANY(?::text[]) GROUP BY id) ids`, bindings: [principals] };
+    const exact = `SELECT count(*) AS n FROM (SELECT id FROM "${visible}" WHERE principal = ANY(?::text[]) GROUP BY id) ids`;
+    if (!cap) return { sql: exact, bindings: [principals] };
+    const rows = principals.length * cap;
+    return {
+      sql: `SELECT CASE WHEN (SELECT count(*) FROM (SELECT 1 FROM "${visible}" WHERE principal = ANY(?::text[]) LIMIT ?) r) > ? THEN ?
+                        ELSE (SELECT n FROM (${exact}) c) END AS n`,
+      bindings: [principals, rows + 1, rows, cap + 1, principals],
+    };
   }
   const where = whereOf(filter);
+  if (cap) return { sql: `SELECT count(*) AS n FROM (SELECT 1 FROM "${table}" WHERE ${where.sql} LIMIT ?) r`, bindings: [...where.bindings, cap + 1] };
   return { sql: `SELECT count(*) AS n FROM "${table}" WHERE ${where.sql}`, bindings: where.bindings };
 }
 
@@ -342,7 +352,7 @@ export function pageQuery(table: string, filter: Filter, options: FindOptions & 
     return matchedPageQuery(table, filter, { ...options, sort: options.sort });
   }
   const find = findQuery(table, filter, options);
-  const count = countQuery(table, filter);
+  const count = countQuery(table, filter, options.countCap);
   return {
     sql: `WITH found AS MATERIALIZED (${find.sql})
       SELECT coalesce((SELECT json_agg(doc) FROM found), '[]'::json) AS docs,

@@ -14,6 +14,11 @@ export interface FindOptions {
   fields?: string[];
   /** page(): the total is known already (counted for the same filter and view state); do not count again. */
   knownTotal?: number;
+  /**
+   * page(): count exactly up to this many; when more match, the total may be any number above it (a store stops
+   * counting where it can). Absent: always exact.
+   */
+  countCap?: number;
 }
 
 export interface IndexSpec {

@@ -88,6 +88,14 @@ describe("listAnswer", () => {
     expect((await listAnswer(call, answers, "view.dataEntriesForUser", { user: alice, page: 0 }, render)).body).toBe('[{"n":4}]');
   });
 
+  it("says when the total is the view's count cap (X-ElementCount-Capped), kept or not", async () => {
+    const { call } = fakeCall({ "view.dataEntriesForUser": () => ({ elements: [{ n: 1 }], totalElementCount: 10, totalElementCountCapped: true, version: "v1" }) });
+    const headers = { "X-ElementCount": "10", "X-ElementCount-Capped": "true" };
+    expect((await listAnswer(call, new AnswerCache(0), "view.dataEntriesForUser", { user: alice, page: 0 }, render)).headers).toEqual(headers);
+    const answers = new AnswerCache(1_000_000);
+    expect((await listAnswer(call, answers, "view.dataEntriesForUser", { user: alice, page: 0 }, render)).headers).toEqual(headers);
+  });
+
   it("refuses an 'unchanged' to a version it did not give", async () => {
     const { call } = fakeCall({ "view.dataEntriesForUser": () => ({ unchanged: true, version: "v1" }) });
     await expect(listAnswer(call, new AnswerCache(1000), "view.dataEntriesForUser", { user: alice }, render)).rejects.toThrow(/unchanged/);
