@@ -427,6 +427,42 @@ export function sendUnrouted(aliases: readonly RouteAlias[], req: IncomingMessag
   sendError(res, httpError(404, ErrorTypes.NOT_FOUND, "Not found"));
 }
 
+/** What the shared methods of a gated moleculer-web gateway need of it (the platform's API, a process application's). */
+export interface GatedGateway {
+  gate: Gate;
+  /** moleculer-web's: the routes' aliases. */
+  aliases: RouteAlias[];
+  /** The gateway's own typed error answer (its authentication challenge). */
+  sendApiError(req: IncomingMessage, res: ServerResponse, err: unknown): void;
+}
+
+/**
+ * The moleculer-web methods every gated gateway shares: a request the gate refuses never reaches routing or body
+ * parsing, one no route takes is a 405 or 404 (`sendUnrouted`), and every error is the gateway's typed answer with
+ * no stack in the log. Spread into a gateway's `methods`; `gatedRouteError` is its routes' `onError`.
+ */
+export const gatedGatewayMethods = {
+  send404(this: GatedGateway, req: IncomingMessage, res: ServerResponse): void {
+    sendUnrouted(this.aliases, req, res);
+  },
+  errorHandler(this: GatedGateway, req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    this.sendApiError(req, res, err);
+  },
+  async httpHandler(this: GatedGateway, req: GatedRequest, res: ServerResponse, next?: (err?: unknown) => void): Promise<unknown> {
+    try {
+      if (!(await this.gate.admit(req, res))) return;
+    } catch (err) {
+      this.sendApiError(req, res, err);
+      return;
+    }
+    return (ApiGateway.methods as { httpHandler: (...args: unknown[]) => unknown }).httpHandler.call(this, req, res, next);
+  },
+};
+
+export function gatedRouteError(this: Pick<GatedGateway, "sendApiError">, req: IncomingMessage, res: ServerResponse, err: Error): void {
+  this.sendApiError(req, res, err);
+}
+
 export interface GateOptions {
   /** Paths whose requests may carry credentials in the query string (event streams). */
   streamPaths: string[];

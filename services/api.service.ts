@@ -12,7 +12,7 @@ import { waitingFor } from "../lib/dependency-wait.ts";
 import { defineService } from "../lib/schema.ts";
 import type { TaskpoolPrometheusReporter } from "../lib/metrics.ts";
 import type { User } from "../domain/types.ts";
-import { callerOf, errorResponse, sendError, sendUnrouted, tooManyStreams, type Caller, type GatedRequest, type RouteAlias } from "../gateway/gateway-security.ts";
+import { callerOf, errorResponse, sendError, gatedGatewayMethods, gatedRouteError, tooManyStreams, type Caller, type GatedRequest, type RouteAlias } from "../gateway/gateway-security.ts";
 import { clusterSnapshot } from "../gateway/dashboard.ts";
 import { platformGatewayParts, type PlatformGatewayParts } from "../gateway/platform-gateway.ts";
 import type { ChangeBatch, StartRefusal } from "../gateway/event-streams.ts";
@@ -55,9 +55,6 @@ type ApiContext<A extends keyof ApiActionParams = "profile"> = Context<ApiAction
 const callOf = (ctx: Context): ActionCall => actionCallOf(ctx);
 
 const env = readEnvironment();
-const onError = function (this: Methods, req: IncomingMessage, res: ServerResponse, err: Error) {
-  this.sendApiError(req, res, err);
-};
 const interactionAction = (name: taskList.InteractionName) => ({
   params: ACTION_PARAMS[name],
   handler(this: Methods & Locals, ctx: ApiContext<typeof name>) {
@@ -75,7 +72,7 @@ const ApiService = defineService<ApiSettings, Methods, Locals>({
   settings: {
     port: env.port,
     ip: env.host,
-    ...gatewaySettings(onError),
+    ...gatewaySettings(gatedRouteError),
   },
 
   actions: {
@@ -170,24 +167,7 @@ const ApiService = defineService<ApiSettings, Methods, Locals>({
       (req as GatewayRequest).$caller = caller;
       return caller?.user ?? null;
     },
-    /** No route took the request: 405 if the path exists for another method, else 404. */
-    send404(req, res) {
-      sendUnrouted(this.aliases, req, res);
-    },
-    /** moleculer-web's last-resort error handler: the same typed answer, and no stack in the log (issue 13). */
-    errorHandler(req, res, err) {
-      this.sendApiError(req, res, err);
-    },
-    /** moleculer-web's request handler behind the gate: a refused request never reaches routing or parsing. */
-    async httpHandler(req, res, next) {
-      try {
-        if (!(await this.gate.admit(req, res))) return;
-      } catch (err) {
-        this.sendApiError(req, res, err);
-        return;
-      }
-      return (ApiGateway.methods as { httpHandler: (...args: unknown[]) => unknown }).httpHandler.call(this, req, res, next);
-    },
+    ...gatedGatewayMethods,
     sendApiError(req, res, err) {
       sendError(res, err, errorResponse(err).status === 401 ? { "WWW-Authenticate": 'Bearer realm="taskpool"' } : {}, { req, logger: this.logger });
     },

@@ -86,8 +86,6 @@ export interface ProcessVariableDocument extends Tracked {
   sourceReference: SourceReference;
 }
 
-export type ViewDocument = TaskDocument | DataEntryDocument | ProcessDefinitionDocument | ProcessInstanceDocument | ProcessVariableDocument;
-
 // ---- principals ------------------------------------------------------------------------------------------------
 
 export function userPrincipal(username: string): string {

@@ -14,7 +14,7 @@ import { environmentVariables, readEnvironment } from "../../lib/env.ts";
 import { Directory } from "../../lib/directory.ts";
 import { defineService } from "../../lib/schema.ts";
 import { actionCallOf } from "../../lib/actions.ts";
-import { Authenticator, callerOf, errorResponse, Gate, sendError, sendUnrouted, gatewaySecurityFromEnv, type GatedRequest, type RouteAlias } from "../../gateway/gateway-security.ts";
+import { Authenticator, callerOf, errorResponse, Gate, sendError, gatedGatewayMethods, gatedRouteError, gatewaySecurityFromEnv, type GatedRequest, type RouteAlias } from "../../gateway/gateway-security.ts";
 import type { ProcessEngine } from "../../engine/connector/process-engine.ts";
 import type { User } from "../../domain/types.ts";
 import type { AmendAction, Decision } from "./process.ts";
@@ -70,9 +70,6 @@ interface Locals {
   server?: Server;
 }
 
-const onError = function (this: Methods, req: IncomingMessage, res: ServerResponse, err: Error) {
-  this.sendApiError(req, res, err);
-};
 
 export function createApprovalService(options: ApprovalServiceOptions = {}) {
   const settings: ApprovalSettings = { ...approvalSettingsFromEnv(options.env), ...options.settings };
@@ -85,7 +82,7 @@ export function createApprovalService(options: ApprovalServiceOptions = {}) {
     // The platform's task list links to the forms with these templates (gateway/tasklist-dto.ts; FORM_URLS wins).
     metadata: { formUrls: { [settings.applicationName]: approvalFormUrls(settings.port) } },
 
-    settings: { $secureSettings: ["enginePassword"], ...settings, ip: settings.host, ...approvalGatewaySettings(onError) },
+    settings: { $secureSettings: ["enginePassword"], ...settings, ip: settings.host, ...approvalGatewaySettings(gatedRouteError) },
 
     hooks: {
       before: {
@@ -170,24 +167,7 @@ export function createApprovalService(options: ApprovalServiceOptions = {}) {
       authenticate(_ctx, _route, req) {
         return callerOf(req, this.auth, true)!.user;
       },
-      /** No route took the request: 405 if the path exists for another method, else 404. */
-      send404(req, res) {
-        sendUnrouted(this.aliases, req, res);
-      },
-      /** moleculer-web's last-resort error handler: the same typed answer, and no stack in the log (issue 13). */
-      errorHandler(req, res, err) {
-        this.sendApiError(req, res, err);
-      },
-      /** moleculer-web's request handler behind the shared gate: refused requests reach no route. */
-      async httpHandler(req, res, next) {
-        try {
-          if (!(await this.gate.admit(req, res))) return;
-        } catch (err) {
-          this.sendApiError(req, res, err);
-          return;
-        }
-        return (ApiGateway.methods as { httpHandler: (...args: unknown[]) => unknown }).httpHandler.call(this, req, res, next);
-      },
+      ...gatedGatewayMethods,
       userOf(ctx) {
         const { username, groups } = ctx.meta.user!;
         return { username, groups };

@@ -2,8 +2,7 @@
 // pool's snapshot of it (identity, attributes, enriched payload and correlations), and the difference between
 // that snapshot and the last one the pool was told, as the smallest ordered list of task commands. Polyflow
 // collects per engine event and then sorts and merges the commands of one transaction (§4.7); polling sees
-// states rather than events, so the diff yields the merged result directly, and `mergeTaskCommands` does the
-// same for adapters that do see events (the embedded engine). Pure: no I/O, no clock.
+// states rather than events, so the diff yields the merged result directly. Pure: no I/O, no clock.
 import { jsonEqual, nameSet, nonEmptyOrNull, orNull, type Correlations, type IsoDate, type Payload, type SourceReference } from "../../domain/types.ts";
 import type { TaskSnapshot } from "../../domain/task.ts";
 import { assignFromVariables, correlate, filterVariables, type EnrichmentConfig } from "./enrichment.ts";
