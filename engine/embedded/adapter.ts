@@ -29,14 +29,8 @@ import type {
 import type { DefinitionRecord, EngineStore, InstanceRecord, TaskRecord } from "./engine-store.ts";
 
 /** What the adapter needs of the engine (engine.ts). */
-export interface EmbeddedEngineCore {
+export interface EmbeddedEngineCore extends Pick<EngineAdapter, "claim" | "unclaim" | "setAssignee" | "setFollowUpDate" | "complete" | "startProcess"> {
   store(): Promise<EngineStore>;
-  claim(taskId: string, userId: string): Promise<void>;
-  unclaim(taskId: string): Promise<void>;
-  setAssignee(taskId: string, userId: string | null): Promise<void>;
-  setFollowUpDate(taskId: string, followUpDate: IsoDate | null): Promise<void>;
-  complete(taskId: string, variables: JsonObject): Promise<void>;
-  startProcess(request: StartProcessRequest): Promise<{ processInstanceId: string }>;
 }
 
 /** Plain variables with the engine's type names (as Operaton would report them). */

@@ -9,7 +9,7 @@
 import { EngineError } from "../connector/engine-adapter.ts";
 import { OperatonAdapter } from "./operaton-adapter.ts";
 import { OperatonClient } from "./operaton-client.ts";
-import { ExternalTaskWorker, type ExternalTaskHandler, type ExternalTaskLogger, type ExternalTaskStats, type TopicOptions } from "../connector/external-tasks.ts";
+import { ExternalTaskWorker, type ExternalTaskHandler, type ExternalTaskLogger, type ExternalTaskStats, type ExternalTaskWorkerOptions, type TopicOptions } from "../connector/external-tasks.ts";
 import type { BpmnResource, ProcessEngine } from "../connector/process-engine.ts";
 
 export interface OperatonEngineOptions {
@@ -22,14 +22,7 @@ export interface OperatonEngineOptions {
   /** Shown in the engine's deployment list as `source`. */
   deploymentSource?: string;
   /** Options of the external-task worker (its base URL and credentials are the engine's). */
-  worker?: {
-    workerId?: string;
-    asyncResponseTimeout?: number;
-    lockDuration?: number;
-    maxTasks?: number;
-    maxParallelExecutions?: number;
-    interval?: number;
-  };
+  worker?: Pick<ExternalTaskWorkerOptions, "workerId" | "asyncResponseTimeout" | "lockDuration" | "maxTasks" | "maxParallelExecutions" | "interval">;
   logger?: ExternalTaskLogger;
 }
 
