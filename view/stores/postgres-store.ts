@@ -275,8 +275,9 @@ function principalsOnly(filter: Filter): string[] | null {
 /**
  * How many documents of `table` match: from the visible table when the filter is the plain "live and visible to"
  * (an index-only count over the principals' key ranges), else over the documents. With a cap, exact up to it and
- * otherwise some number above it, read from at most principals × cap index rows: a document has one row per
- * principal, so more rows than that mean more documents than the cap, and fewer are counted exactly.
+ * otherwise some number above it, read from at most principals × (cap + 1) index rows: each principal's range is
+ * counted up to cap + 1 — one beyond the cap means more documents than the cap — and when none is, the ids of all
+ * of them (principals × cap rows at most) are grouped and counted exactly.
  */
 export function countQuery(table: string, filter: Filter, cap?: number): Sql {
   const visible = visibleTable(table);
@@ -285,11 +286,11 @@ export function countQuery(table: string, filter: Filter, cap?: number): Sql {
   if (visible && principals) {
     const exact = `SELECT count(*) AS n FROM (SELECT id FROM "${visible}" WHERE principal = ANY(?::text[]) GROUP BY id) ids`;
     if (!cap) return { sql: exact, bindings: [principals] };
-    const rows = principals.length * cap;
     return {
-      sql: `SELECT CASE WHEN (SELECT count(*) FROM (SELECT 1 FROM "${visible}" WHERE principal = ANY(?::text[]) LIMIT ?) r) > ? THEN ?
-                        ELSE (SELECT n FROM (${exact}) c) END AS n`,
-      bindings: [principals, rows + 1, rows, cap + 1, principals],
+      sql: `SELECT CASE WHEN (SELECT max(c.n) FROM unnest(?::text[]) AS p(principal)
+                               CROSS JOIN LATERAL (SELECT count(*) AS n FROM (SELECT 1 FROM "${visible}" v WHERE v.principal = p.principal LIMIT ?) r) c) > ?
+                        THEN ? ELSE (SELECT n FROM (${exact}) c) END AS n`,
+      bindings: [principals, cap + 1, cap, cap + 1, principals],
     };
   }
   const where = whereOf(filter);
@@ -348,7 +349,9 @@ export function findQuery(table: string, filter: Filter, options: FindOptions = 
  * uncorrelated subquery only when the CASE reaches it.
  */
 export function pageQuery(table: string, filter: Filter, options: FindOptions & { limit: number }): Sql {
-  if (!(isVisibleOrder(table, options.sort) && principalsOnly(filter)) && restrictedToPrincipals(filter) && options.sort?.length) {
+  // In the indexed default order the page walks its index and the (capped) count stops early, even for a user who
+  // may see everything; in any other order every match must be read to sort them, so the count comes with them.
+  if (!isVisibleOrder(table, options.sort) && restrictedToPrincipals(filter) && options.sort?.length) {
     return matchedPageQuery(table, filter, { ...options, sort: options.sort });
   }
   const find = findQuery(table, filter, options);
@@ -370,8 +373,8 @@ function restrictedToPrincipals(filter: Filter): boolean {
 }
 
 /**
- * A user's page in any other order or with filters, and its total, from one scan: the documents the user may see
- * are read once (the principals' GIN index, then the filters), their ids and sort keys kept, counted, and the page
+ * A user's page in an order without an index, and its total, from one scan: the documents the user may see are
+ * read once (the principals' GIN index, then the filters), their ids and sort keys kept, counted, and the page
  * taken from them — where a page and a count used to read the same documents twice. The documents of the page are
  * joined last. Bounded by what the user may see; a collection-wide page keeps its index walk (`findQuery`).
  */
