@@ -40,6 +40,7 @@ import { and, parseFilters, parseSort } from "../view/filters.ts";
 import { dataEntryVisibleTo, live, taskVisibleTo } from "../view/authorization.ts";
 import type { User } from "../domain/types.ts";
 import { readEnvironment } from "../lib/env.ts";
+import { totalOf } from "../view/queries.ts";
 import { random } from "../test/fixtures/command-mix.ts";
 import { Cleanup, databaseUrl, dropSchema, envNumber, environmentLines, formatMs, formatRate, formatTable, postgresDescription, runId } from "./lib.ts";
 import {
@@ -137,7 +138,7 @@ async function rawPage(client: pg.Client, user: User, variant: Variant, tables: 
   const [row] = (await client.query(native(combined))).rows as { docs: { _id: string; correlationIds: string[] }[]; total: string }[];
   const ids = [...new Set(row!.docs.flatMap((d) => d.correlationIds))];
   const entries = ids.length === 0 ? 0 : (await client.query(native(entriesStatement(user, ids, tables.dataEntries)))).rows.length;
-  return { ids: row!.docs.map((d) => d._id), total: Number(row!.total), entries };
+  return { ids: row!.docs.map((d) => d._id), total: totalOf(Number(row!.total), COUNT_CAP).totalElementCount, entries };
 }
 
 async function servicePage(broker: ServiceBroker, user: User, variant: Variant): Promise<RawAnswer> {
