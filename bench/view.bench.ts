@@ -390,7 +390,16 @@ const TASK_INDEXES: Record<string, 1 | -1>[] = [
 
 export async function replay(broker: ServiceBroker, label: string): Promise<{ wall: Timed; reported: Timed; generation: number }> {
   const t0 = performance.now();
-  await broker.call("view.replay");
+  // Right after a restart the view's processor may not hold its lease yet ("runs nowhere"): asked again until it does.
+  for (let tries = 0; ; tries++) {
+    try {
+      await broker.call("view.replay");
+      break;
+    } catch (err) {
+      if (tries >= 50 || !/runs nowhere/.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
   let lastReport = performance.now();
   for (;;) {
     await new Promise((r) => setTimeout(r, 200));
