@@ -77,40 +77,43 @@ export interface ViewActions extends ViewQueryActions {
 
 // ---- the command services (services/task, data-entry, process-*.service.ts: mixins/aggregate.mixin.ts) ----
 
+/** A command action: the command's fields as a caller passes them (`D`: those its schema defaults), its result. */
+type Command<C, D extends keyof C = never> = Action<CommandInput<C, D>, CommandResult>;
+
 export interface CommandActions {
-  "task.create": Action<CommandInput<CreateTask>, CommandResult>;
-  "task.assign": Action<CommandInput<AssignTask>, CommandResult>;
-  "task.complete": Action<CommandInput<CompleteTask>, CommandResult>;
-  "task.delete": Action<CommandInput<DeleteTask>, CommandResult>;
-  "task.updateAttributes": Action<CommandInput<UpdateTaskAttributes, "enriched">, CommandResult>;
-  "task.addCandidateUsers": Action<CommandInput<AddCandidateUsers>, CommandResult>;
-  "task.deleteCandidateUsers": Action<CommandInput<DeleteCandidateUsers>, CommandResult>;
-  "task.addCandidateGroups": Action<CommandInput<AddCandidateGroups>, CommandResult>;
-  "task.deleteCandidateGroups": Action<CommandInput<DeleteCandidateGroups>, CommandResult>;
-  "task.claim": Action<CommandInput<ClaimTask>, CommandResult>;
-  "task.unclaim": Action<CommandInput<UnclaimTask>, CommandResult>;
-  "task.defer": Action<CommandInput<DeferTask>, CommandResult>;
-  "task.undefer": Action<CommandInput<UndeferTask>, CommandResult>;
-  "task.requestCompletion": Action<CommandInput<RequestTaskCompletion, "payload">, CommandResult>;
-  "task.reportInteractionRefused": Action<CommandInput<ReportTaskInteractionRefused>, CommandResult>;
+  "task.create": Command<CreateTask>;
+  "task.assign": Command<AssignTask>;
+  "task.complete": Command<CompleteTask>;
+  "task.delete": Command<DeleteTask>;
+  "task.updateAttributes": Command<UpdateTaskAttributes, "enriched">;
+  "task.addCandidateUsers": Command<AddCandidateUsers>;
+  "task.deleteCandidateUsers": Command<DeleteCandidateUsers>;
+  "task.addCandidateGroups": Command<AddCandidateGroups>;
+  "task.deleteCandidateGroups": Command<DeleteCandidateGroups>;
+  "task.claim": Command<ClaimTask>;
+  "task.unclaim": Command<UnclaimTask>;
+  "task.defer": Command<DeferTask>;
+  "task.undefer": Command<UndeferTask>;
+  "task.requestCompletion": Command<RequestTaskCompletion, "payload">;
+  "task.reportInteractionRefused": Command<ReportTaskInteractionRefused>;
   /** The entry's human-readable type is `type` here, `typeName` in the command (whose `type` names the command). */
   "dataEntry.createOrUpdate": Action<CommandInput<Omit<CreateOrUpdateDataEntry, "typeName">> & { type: string }, CommandResult>;
-  "dataEntry.delete": Action<CommandInput<DeleteDataEntry>, CommandResult>;
-  "dataEntry.anonymize": Action<CommandInput<AnonymizeDataEntry, "excludedUsernames">, CommandResult>;
-  "processDefinition.register": Action<CommandInput<RegisterProcessDefinition, "startableFromTasklist" | "candidateStarterUsers" | "candidateStarterGroups">, CommandResult>;
-  "processDefinition.requestStart": Action<CommandInput<RequestProcessStart, "variables">, CommandResult>;
-  "processDefinition.reportStartRefused": Action<CommandInput<ReportProcessStartRefused>, CommandResult>;
+  "dataEntry.delete": Command<DeleteDataEntry>;
+  "dataEntry.anonymize": Command<AnonymizeDataEntry, "excludedUsernames">;
+  "processDefinition.register": Command<RegisterProcessDefinition, "startableFromTasklist" | "candidateStarterUsers" | "candidateStarterGroups">;
+  "processDefinition.requestStart": Command<RequestProcessStart, "variables">;
+  "processDefinition.reportStartRefused": Command<ReportProcessStartRefused>;
   /** Not a command: what became of a start request (null: the definition does not remember it). */
   "processDefinition.startRequest": Action<
     { processDefinitionId: string; requestId: string },
     (StartRequestRecord & { processDefinitionId: string; processDefinitionKey: string; applicationName: string }) | null
   >;
-  "processInstance.start": Action<CommandInput<StartProcessInstance>, CommandResult>;
-  "processInstance.finish": Action<CommandInput<FinishProcessInstance>, CommandResult>;
-  "processInstance.cancel": Action<CommandInput<CancelProcessInstance>, CommandResult>;
-  "processInstance.suspend": Action<CommandInput<SuspendProcessInstance>, CommandResult>;
-  "processInstance.resume": Action<CommandInput<ResumeProcessInstance>, CommandResult>;
-  "processVariable.change": Action<CommandInput<ChangeProcessVariables>, CommandResult>;
+  "processInstance.start": Command<StartProcessInstance>;
+  "processInstance.finish": Command<FinishProcessInstance>;
+  "processInstance.cancel": Command<CancelProcessInstance>;
+  "processInstance.suspend": Command<SuspendProcessInstance>;
+  "processInstance.resume": Command<ResumeProcessInstance>;
+  "processVariable.change": Command<ChangeProcessVariables>;
 }
 
 /** The commands (every action of CommandActions but the start-request query). */

@@ -357,10 +357,10 @@ export function pageQuery(table: string, filter: Filter, options: FindOptions & 
   const find = findQuery(table, filter, options);
   const count = countQuery(table, filter, options.countCap);
   return {
-    sql: `WITH found AS MATERIALIZED (${find.sql})
+    sql: `WITH found AS MATERIALIZED (${find.sql}), shown AS (SELECT count(*) AS n FROM found)
       SELECT coalesce((SELECT json_agg(doc) FROM found), '[]'::json) AS docs,
-             CASE WHEN (SELECT count(*) FROM found) BETWEEN 1 AND ? THEN ? + (SELECT count(*) FROM found)
-                  ELSE (SELECT n FROM (${count.sql}) c) END AS total`,
+             CASE WHEN shown.n BETWEEN 1 AND ? THEN ? + shown.n ELSE (SELECT n FROM (${count.sql}) c) END AS total
+        FROM shown`,
     bindings: [...find.bindings, options.limit - 1, options.skip ?? 0, ...count.bindings],
   };
 }
@@ -422,7 +422,7 @@ class PostgresViewCollection<D extends Doc> implements ViewCollection<D> {
   async page(filter: Filter, options: FindOptions): Promise<{ docs: D[]; total: number }> {
     if (options.knownTotal !== undefined || !options.limit) {
       const docs = await this.find(filter, options);
-      return { docs, total: options.knownTotal ?? (options.skip ?? 0) + docs.length };
+      return { docs, total: options.knownTotal ?? (docs.length > 0 ? (options.skip ?? 0) + docs.length : await this.count(filter)) };
     }
     const { sql, bindings } = pageQuery(this.table, filter, { ...options, limit: options.limit });
     const [row] = await this.store.rows<{ docs: D[]; total: string | number }>(sql, bindings);
