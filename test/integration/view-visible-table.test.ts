@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PostgresViewStore } from "../../view/stores/postgres-store.ts";
+import { pageQuery, PostgresViewStore } from "../../view/stores/postgres-store.ts";
 import type { Doc } from "../../view/stores/store.ts";
 import { dropSchema, testDatabaseUrl, unique } from "../helpers.ts";
 
@@ -36,6 +36,10 @@ function randomDoc(id: string, random: () => number, field = "createTime"): Doc 
   const doc: Doc = { _id: id, deleted, authorizedPrincipals: deleted ? [] : principals, name: `Task ${id}` };
   const key = randomKey(random);
   if (key !== undefined) doc[field] = key;
+  // Orders with a sort index of their own (walked by a user's page when the count is capped), of every type too.
+  const due = randomKey(random);
+  if (due !== undefined) doc.dueDate = due;
+  if (random() < 0.8) doc.priority = Math.floor(random() * 5);
   return doc;
 }
 
@@ -51,7 +55,8 @@ function generator(seed: number): () => number {
 const visibleTo = (principals: string[]) => ({ deleted: false, authorizedPrincipals: { $in: principals } });
 const questions = [[USERS[0]!, GROUPS[0]!], [USERS[1]!], [USERS[2]!, GROUPS[1]!, GROUPS[2]!], [GROUPS[2]!], ["user:nobody"]];
 
-async function expectAnswersAgree(store: PostgresViewStore, collection: string, field = "createTime"): Promise<void> {
+/** With `everyOrder`, also the orders a capped page walks by their sort index (on three of the pages). */
+async function expectAnswersAgree(store: PostgresViewStore, collection: string, field = "createTime", everyOrder = false): Promise<void> {
   const docs = store.collection(collection);
   const sort: [string, 1 | -1][] = [[field, -1], ["_id", 1]];
   for (const principals of questions) {
@@ -70,16 +75,33 @@ async function expectAnswersAgree(store: PostgresViewStore, collection: string, 
       // The page with its total in one statement, on the visible path and on the documents' (one scan of what the
       // principals see, in another order too): the same documents, and the total exact or, past a cap, above it.
       const byName: [string, 1 | -1][] = [["name", 1], [field, -1], ["_id", 1]];
-      for (const [filter, order] of [[visibleTo(principals), sort], [everyDoc, sort], [everyDoc, byName]] as const) {
+      const walked: [string, 1 | -1][][] = [
+        [[field, 1], ["_id", 1]],
+        [["dueDate", 1], ["_id", 1]],
+        [["dueDate", -1], ["_id", 1]],
+        [["priority", -1], [field, 1], ["_id", 1]],
+      ];
+      const everyLowPriority = { ...everyDoc, priority: { $lt: 3 } };
+      const walk = everyOrder && (skip === 7 || skip === fast - 3);
+      const cases = [
+        [visibleTo(principals), sort],
+        [everyDoc, sort],
+        [everyDoc, byName],
+        ...(walk ? walked.map((order) => [everyDoc, order] as const) : []),
+        ...(walk ? walked.map((order) => [everyLowPriority, order] as const) : []),
+      ] as const;
+      for (const [filter, order] of cases) {
+        const matching = filter === everyLowPriority ? await docs.count(filter) : fast;
         const wanted = (await docs.find(filter, { sort: order, skip, limit })).map((d) => d._id);
         const whole = await docs.page(filter, { sort: order, skip, limit });
         expect(whole.docs.map((d) => d._id), `page with total ${skip}+${limit} for ${principals.join(",")}`).toEqual(wanted);
-        expect(whole.total).toBe(fast);
-        for (const cap of [1, 5, fast - 1, fast, fast + 1].filter((c) => c > 0)) {
+        expect(whole.total).toBe(matching);
+        for (const cap of new Set([1, 5, 20, matching - 1, matching, matching + 1, fast - 1, fast, fast + 1].filter((c) => c > 0))) {
           const capped = await docs.page(filter, { sort: order, skip, limit, countCap: cap });
-          expect(capped.docs.map((d) => d._id)).toEqual(wanted);
-          if (fast <= cap) expect(capped.total, `total capped at ${cap} for ${principals.join(",")}`).toBe(fast);
-          else expect(capped.total, `total capped at ${cap} for ${principals.join(",")}`).toBeGreaterThan(cap);
+          const label = `${JSON.stringify(order)} ${skip}+${limit} capped at ${cap} for ${principals.join(",")}`;
+          expect(capped.docs.map((d) => d._id), label).toEqual(wanted);
+          if (matching <= cap) expect(capped.total, label).toBe(matching);
+          else expect(capped.total, label).toBeGreaterThan(cap);
         }
       }
     }
@@ -108,11 +130,11 @@ describe.each([
     const random = generator(42);
     const ids = Array.from({ length: 300 }, (_, i) => `t${i}`);
     await tasks.write(ids.map((id) => randomDoc(id, random)));
-    await expectAnswersAgree(store, "tasks_g1");
+    await expectAnswersAgree(store, "tasks_g1", "createTime", true);
     // Ten rounds of rewriting a random third of the documents: principals gained and lost, deleted, back again.
     for (let round = 0; round < 10; round++) {
       await tasks.write(ids.filter(() => random() < 0.33).map((id) => randomDoc(id, random)));
-      await expectAnswersAgree(store, "tasks_g1");
+      await expectAnswersAgree(store, "tasks_g1", "createTime", round % 5 === 4);
     }
     // Principals kept and the sort key changed: the document moves in its principals' ranges.
     const [moved] = await tasks.byIds(["t2"]);
@@ -142,8 +164,47 @@ describe.each([
     await entries.write(ids.map((id) => randomDoc(id, random, "lastModifiedDate")));
     for (let round = 0; round < 5; round++) {
       await entries.write(ids.filter(() => random() < 0.5).map((id) => randomDoc(id, random, "lastModifiedDate")));
-      await expectAnswersAgree(store, "dataEntries_g1", "lastModifiedDate");
+      await expectAnswersAgree(store, "dataEntries_g1", "lastModifiedDate", round === 4);
     }
+  });
+
+  it("walks a sort index for the page of a user who sees more than the cap, and leaves a rare match to the one scan", async () => {
+    const tasks = store.collection("tasks_g3");
+    await tasks.ensureIndexes([]);
+    // 400 tasks kermit may see, due on distinct days; every fourth urgent, the last one rare.
+    const day = 86_400_000;
+    await tasks.write(
+      Array.from({ length: 400 }, (_, i) => ({
+        _id: `w${String(i).padStart(3, "0")}`,
+        deleted: false,
+        authorizedPrincipals: ["user:kermit"],
+        dueDate: new Date(1_800_000_000_000 + (400 - i) * day).toISOString(),
+        urgent: i % 4 === 0,
+        rare: i === 7,
+      })),
+    );
+    await store.rows(`ANALYZE "tasks_g3"`, []);
+    const planOf = async (filter: Record<string, unknown>): Promise<string> => {
+      const { sql, bindings } = pageQuery("tasks_g3", filter, { sort: [["dueDate", 1], ["_id", 1]], limit: 10, countCap: 50 });
+      const rows = await store.rows<{ "QUERY PLAN": string }>(`EXPLAIN (ANALYZE, COSTS OFF) ${sql}`, bindings);
+      return rows.map((row) => row["QUERY PLAN"]).join("\n");
+    };
+    const urgent = { ...visibleTo(["user:kermit"]), urgent: true };
+    // Due soonest first: the last ids. The walk (at most 2 × 50 rows) finds ten urgent ones; the count stops at 51.
+    const page = await tasks.page(urgent, { sort: [["dueDate", 1], ["_id", 1]], limit: 10, countCap: 50 });
+    expect(page.docs.map((d) => d._id)).toEqual(["w396", "w392", "w388", "w384", "w380", "w376", "w372", "w368", "w364", "w360"]);
+    expect(page.total).toBe(51);
+    expect(await planOf(urgent)).toMatch(/CTE Scan on matched[^\n]*never executed/);
+    // One match among 400: the walk ends without a page, and the one scan answers — exactly.
+    const rare = { ...visibleTo(["user:kermit"]), rare: true };
+    const found = await tasks.page(rare, { sort: [["dueDate", 1], ["_id", 1]], limit: 10, countCap: 50 });
+    expect(found.docs.map((d) => d._id)).toEqual(["w007"]);
+    expect(found.total).toBe(1);
+    expect(await planOf(rare)).not.toMatch(/CTE Scan on matched[^\n]*never executed/);
+    // Exact counts (no cap): always the one scan, which reads what the total needs anyway.
+    const exact = await tasks.page(urgent, { sort: [["dueDate", 1], ["_id", 1]], limit: 10 });
+    expect(exact.docs).toEqual(page.docs);
+    expect(exact.total).toBe(100);
   });
 
   it("fills the visible table once for a table written before it existed, and drops the earlier principal table", async () => {

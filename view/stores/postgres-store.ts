@@ -186,21 +186,33 @@ export function tableName(collection: string): string {
   return name;
 }
 
-/** Sort orders with an index of their own (the defaults of the task list and the data pool). */
-const SORT_INDEXES: Record<string, SortSpec[]> = {
-  tasks: [[["createTime", -1]]],
-  data_entries: [[["lastModifiedDate", -1]]],
+/**
+ * Fields with a sort index of their own: the first is the collection's default order (the task list's and the data
+ * pool's), its index in exactly that order; the others are the task list's "what is urgent" columns, whose indexes
+ * serve a user's page in their order by a bounded walk (`walkedPageQuery`). Every other order is sorted from what
+ * the user may see (`matchedPageQuery`).
+ */
+const SORT_FIELDS: Record<string, string[]> = {
+  tasks: ["createTime", "dueDate", "followUpDate", "priority"],
+  data_entries: ["lastModifiedDate", "createdDate"],
 };
 
-function indexTerms(spec: SortSpec): string {
-  return orderTerms([...spec, ["_id", 1]]).join(", ");
+/**
+ * The terms of sort index `i` of a collection. The default order's index is the order itself (`-field`, ties by id
+ * ascending). The others are `(keys DESC NULLS LAST, id DESC)`: read backwards that is `+field` exactly (ties by id
+ * ascending, nulls first, as MongoDB sorts them) and read forwards `-field` up to ties, which an incremental sort
+ * orders by id — one index for both directions.
+ */
+function indexTerms(field: string, i: number): string {
+  if (i === 0) return orderTerms([[field, -1], ["_id", 1]]).join(", ");
+  return [...sortKeys(field).map((key) => `${key} DESC NULLS LAST`), "id DESC"].join(", ");
 }
 
 /**
  * The collections with a table of who may see what, in their default order (see `visibleTable`): the field of
  * that order for each.
  */
-const VISIBLE_ORDER: Record<string, string> = { tasks: "createTime", data_entries: "lastModifiedDate" };
+const VISIBLE_ORDER: Record<string, string> = Object.fromEntries(Object.entries(SORT_FIELDS).map(([kind, fields]) => [kind, fields[0]!]));
 
 function kindOf(table: string): string {
   return table.replace(/_g\d+$/, "");
@@ -228,7 +240,7 @@ function visibleKeys(table: string, doc: string): string {
 
 const VISIBLE_ORDER_TERMS = `sort_rank DESC, sort_number DESC, sort_text DESC, id`;
 
-function tableDdl(table: string): string[] {
+export function tableDdl(table: string): string[] {
   const kind = kindOf(table);
   const statements = [
     `CREATE TABLE IF NOT EXISTS "${table}" (
@@ -242,8 +254,8 @@ function tableDdl(table: string): string[] {
   if (kind === "tasks" || kind === "data_entries") {
     statements.push(`CREATE INDEX IF NOT EXISTS "${table}_doc" ON "${table}" USING gin (doc jsonb_path_ops) WHERE NOT deleted`);
   }
-  (SORT_INDEXES[kind] ?? []).forEach((spec, i) => {
-    statements.push(`CREATE INDEX IF NOT EXISTS "${table}_sort${i}" ON "${table}" (${indexTerms(spec)}) WHERE NOT deleted`);
+  (SORT_FIELDS[kind] ?? []).forEach((field, i) => {
+    statements.push(`CREATE INDEX IF NOT EXISTS "${table}_sort${i}" ON "${table}" (${indexTerms(field, i)}) WHERE NOT deleted`);
   });
   if (kind === "process_variables") {
     statements.push(`CREATE INDEX IF NOT EXISTS "${table}_instance" ON "${table}" ((doc ->> 'processInstanceId'))`);
@@ -259,17 +271,30 @@ function tableDdl(table: string): string[] {
   return statements;
 }
 
+/** The principals a filter requires one of (`authorizedPrincipals: {$in}` at its top or in its top-level `$and`). */
+function principalsOf(filter: Filter): string[] | null {
+  const condition = filter.authorizedPrincipals as { $in?: unknown } | undefined;
+  if (condition && typeof condition === "object" && Object.keys(condition).length === 1) {
+    const values = condition.$in;
+    if (Array.isArray(values) && values.every((v) => typeof v === "string")) return values as string[];
+  }
+  const parts = filter.$and;
+  if (!Array.isArray(parts)) return null;
+  for (const part of parts) {
+    const found = typeof part === "object" && part !== null ? principalsOf(part as Filter) : null;
+    if (found) return found;
+  }
+  return null;
+}
+
 /**
  * The principals a filter asks about when it is exactly "live and visible to these principals" (the default task
  * list), else null: only that question is answered from the principal table.
  */
 function principalsOnly(filter: Filter): string[] | null {
   const keys = Object.keys(filter);
-  if (keys.length !== 2 || filter.deleted !== false) return null;
-  const condition = filter.authorizedPrincipals as { $in?: unknown } | undefined;
-  if (!condition || typeof condition !== "object" || Object.keys(condition).length !== 1) return null;
-  const values = condition.$in;
-  return Array.isArray(values) && values.every((v) => typeof v === "string") ? (values as string[]) : null;
+  if (keys.length !== 2 || filter.deleted !== false || !("authorizedPrincipals" in filter)) return null;
+  return principalsOf(filter);
 }
 
 /**
@@ -286,16 +311,27 @@ export function countQuery(table: string, filter: Filter, cap?: number): Sql {
   if (visible && principals) {
     const exact = `SELECT count(*) AS n FROM (SELECT id FROM "${visible}" WHERE principal = ANY(?::text[]) GROUP BY id) ids`;
     if (!cap) return { sql: exact, bindings: [principals] };
+    const beyond = beyondCap(visible, principals, cap);
     return {
-      sql: `SELECT CASE WHEN (SELECT max(c.n) FROM unnest(?::text[]) AS p(principal)
-                               CROSS JOIN LATERAL (SELECT count(*) AS n FROM (SELECT 1 FROM "${visible}" v WHERE v.principal = p.principal LIMIT ?) r) c) > ?
-                        THEN ? ELSE (SELECT n FROM (${exact}) c) END AS n`,
-      bindings: [principals, cap + 1, cap, cap + 1, principals],
+      sql: `SELECT CASE WHEN ${beyond.sql} THEN ? ELSE (SELECT n FROM (${exact}) c) END AS n`,
+      bindings: [...beyond.bindings, cap + 1, principals],
     };
   }
   const where = whereOf(filter);
   if (cap) return { sql: `SELECT count(*) AS n FROM (SELECT 1 FROM "${table}" WHERE ${where.sql} LIMIT ?) r`, bindings: [...where.bindings, cap + 1] };
   return { sql: `SELECT count(*) AS n FROM "${table}" WHERE ${where.sql}`, bindings: where.bindings };
+}
+
+/**
+ * Whether one of the principals sees more than `cap` live documents (then so does a user who has it): each
+ * principal's range of the visible table counted index-only up to cap + 1 rows.
+ */
+function beyondCap(visible: string, principals: string[], cap: number): Sql {
+  return {
+    sql: `(SELECT max(c.n) FROM unnest(?::text[]) AS p(principal)
+             CROSS JOIN LATERAL (SELECT count(*) AS n FROM (SELECT 1 FROM "${visible}" v WHERE v.principal = p.principal LIMIT ?) r) c) > ?`,
+    bindings: [principals, cap + 1, cap],
+  };
 }
 
 /** Whether `sort` is the collection's default order (the order of its visible table), ties broken by id. */
@@ -350,9 +386,11 @@ export function findQuery(table: string, filter: Filter, options: FindOptions = 
  */
 export function pageQuery(table: string, filter: Filter, options: FindOptions & { limit: number }): Sql {
   // In the indexed default order the page walks its index and the (capped) count stops early, even for a user who
-  // may see everything; in any other order every match must be read to sort them, so the count comes with them.
-  if (!isVisibleOrder(table, options.sort) && restrictedToPrincipals(filter) && options.sort?.length) {
-    return matchedPageQuery(table, filter, { ...options, sort: options.sort });
+  // may see everything; a user's page in another order, or filtered, reads what the user may see (bounded by the cap
+  // where the order has an index: `userPageQuery`).
+  const plainList = isVisibleOrder(table, options.sort) && principalsOnly(filter) !== null;
+  if (!plainList && restrictedToPrincipals(filter) && options.sort?.length) {
+    return userPageQuery(table, filter, { ...options, sort: options.sort });
   }
   const find = findQuery(table, filter, options);
   const count = countQuery(table, filter, options.countCap);
@@ -372,17 +410,81 @@ function restrictedToPrincipals(filter: Filter): boolean {
   return Array.isArray(all) && all.some((part) => typeof part === "object" && part !== null && restrictedToPrincipals(part as Filter));
 }
 
+/** A sort as the columns k0, k1, … of a row (its keys' expressions on `doc`), and the ORDER BY over them. */
+function sortColumns(sort: SortSpec): { keys: string; order: (alias: string) => string } {
+  const terms = sort.flatMap(([path, direction]) => (path === "_id" ? ["id"] : sortKeys(path)).map((key) => ({ key, direction })));
+  return {
+    keys: terms.map(({ key }, i) => `${key} AS k${i}`).join(", "),
+    order: (alias) => terms.map(({ direction }, i) => `${alias}k${i} ${direction === 1 ? "ASC NULLS FIRST" : "DESC NULLS LAST"}`).join(", "),
+  };
+}
+
 /**
- * A user's page in an order without an index, and its total, from one scan: the documents the user may see are
- * read once (the principals' GIN index, then the filters), their ids and sort keys kept, counted, and the page
- * taken from them — where a page and a count used to read the same documents twice. The documents of the page are
- * joined last. Bounded by what the user may see; a collection-wide page keeps its index walk (`findQuery`).
+ * How many rows of its sort index a user's page may walk, per unit of the count cap: the walk stops at
+ * `WALK_PER_CAP × cap` rows, where a count that has to find cap + 1 matches reads about as many.
+ */
+const WALK_PER_CAP = 2;
+
+/**
+ * A user's page, filtered or in an order other than the plain task list's, and its total.
+ *
+ * When the user sees at most `cap` documents (or counts are exact), every match must be read for the total anyway,
+ * so the page comes from that one scan (`matchedPageQuery`). When the user sees more and the order has a sort index,
+ * reading everything the user sees would grow with the collection: the page walks the sort index instead, in
+ * order, keeping the rows the user may see and the filters keep until it has the page — stopped after
+ * `WALK_PER_CAP × cap` rows — and the total is the capped count, which stops at cap + 1 matches. A walk that stops
+ * without a full page (a rare match, a deep page) leaves the answer to the one scan. Both take about the same
+ * number of rows whatever the size of the collection: the walk about page ÷ (share the user sees × share the
+ * filters keep), the count about cap ÷ (share the filters keep). One statement; PostgreSQL runs only the branch
+ * it takes.
+ */
+function userPageQuery(table: string, filter: Filter, options: FindOptions & { limit: number; sort: SortSpec }): Sql {
+  const cap = options.countCap;
+  const visible = visibleTable(table);
+  const principals = principalsOf(filter);
+  const indexed = (SORT_FIELDS[kindOf(table)] ?? []).includes(options.sort[0]![0]);
+  if (!cap || !visible || !principals || !indexed) return matchedPageQuery(table, filter, options);
+  const where = whereOf(filter);
+  const { keys, order } = sortColumns(options.sort);
+  const skip = options.skip ?? 0;
+  const beyond = beyondCap(visible, principals, cap);
+  return {
+    sql: `WITH walked AS MATERIALIZED (
+             SELECT id, ${keys}
+               FROM (SELECT id, doc, deleted, principals FROM "${table}" WHERE NOT deleted${orderByOf(options.sort)} LIMIT ?) w
+              WHERE ${where.sql} LIMIT ?),
+           matched AS MATERIALIZED (SELECT id, ${keys} FROM "${table}" WHERE ${where.sql}),
+           chosen AS (SELECT CASE WHEN ${beyond.sql} THEN (SELECT count(*) FROM walked) = ? ELSE false END AS walk),
+           page AS (SELECT * FROM (SELECT * FROM walked WHERE (SELECT walk FROM chosen)
+                                   UNION ALL SELECT * FROM matched WHERE NOT (SELECT walk FROM chosen)) m
+                     ORDER BY ${order("")} LIMIT ? OFFSET ?)
+      SELECT coalesce((SELECT json_agg(t.doc ORDER BY ${order("p.")}) FROM page p JOIN "${table}" t ON t.id = p.id), '[]'::json) AS docs,
+             CASE WHEN (SELECT walk FROM chosen) THEN (SELECT count(*) FROM (SELECT 1 FROM "${table}" WHERE ${where.sql} LIMIT ?) r)
+                  ELSE (SELECT count(*) FROM matched) END AS total`,
+    bindings: [
+      WALK_PER_CAP * cap,
+      ...where.bindings,
+      skip + options.limit,
+      ...where.bindings,
+      ...beyond.bindings,
+      skip + options.limit,
+      options.limit,
+      skip,
+      ...where.bindings,
+      cap + 1,
+    ],
+  };
+}
+
+/**
+ * A user's page and its total from one scan: the documents the user may see are read once (the principals' GIN
+ * index, then the filters), their ids and sort keys kept, counted, and the page taken from them — where a page and
+ * a count used to read the same documents twice. The documents of the page are joined last. Bounded by what the
+ * user may see; a collection-wide page keeps its index walk (`findQuery`).
  */
 function matchedPageQuery(table: string, filter: Filter, options: FindOptions & { limit: number; sort: SortSpec }): Sql {
   const where = whereOf(filter);
-  const terms = options.sort.flatMap(([path, direction]) => (path === "_id" ? ["id"] : sortKeys(path)).map((key) => ({ key, direction })));
-  const keys = terms.map(({ key }, i) => `${key} AS k${i}`).join(", ");
-  const order = (alias: string) => terms.map(({ direction }, i) => `${alias}k${i} ${direction === 1 ? "ASC NULLS FIRST" : "DESC NULLS LAST"}`).join(", ");
+  const { keys, order } = sortColumns(options.sort);
   return {
     sql: `WITH matched AS MATERIALIZED (SELECT id, ${keys} FROM "${table}" WHERE ${where.sql}),
            page AS (SELECT * FROM matched ORDER BY ${order("")} LIMIT ? OFFSET ?)
