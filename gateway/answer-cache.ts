@@ -1,9 +1,10 @@
 // The gateway's kept answers (API_ANSWER_CACHE_MB): the serialised answer of a list route, per caller and question,
-// with the version of the view it was computed from (its generation and applied token, `view.*` `knownVersion`).
-// A task list polled again before the view moved on is answered from memory — the view only confirms that its
-// version is still the one the answer was computed from, without running the query — and any change to the view
-// makes every kept answer stale at once, so no answer is ever older than what the view would say. Bounded in bytes;
-// the least recently used answers go first.
+// with the version it was computed from (`view.*` `knownVersion`): for a user's task list and data entries, the
+// last position at which a task or data entry one of the user's principals could see changed; for other lists the
+// view's generation and applied token. A list polled again before its version moved is answered from memory — the
+// view only confirms the version, without running the query — so a user's answers stay kept while others' tasks
+// change, and any change the user could see makes them stale: no answer is ever older than what the view would
+// say. Bounded in bytes; the least recently used answers go first.
 
 export interface KeptAnswer {
   /** The view version the answer was computed from. */

@@ -28,13 +28,23 @@ export function positionOf(token: string): number {
   return Number(token.split(":")[1]);
 }
 
-export function collectionName(collection: CollectionName, generation: number): string {
+/**
+ * Per generation, for each principal, the global position of the last batch that changed a task or data entry
+ * the principal could see before or after it (`{_id: principal, position}`). A user's task list and data entries
+ * can only change when one of their principals' positions moves: the version of their answers (`knownVersion`)
+ * is that position, so a kept answer stays valid while the view applies what others see. Written with the
+ * documents, in the same transaction where the store has them.
+ */
+export const PRINCIPAL_CHANGES = "principalChanges" as const;
+export type PrincipalChange = { _id: string; position: number };
+
+export function collectionName(collection: CollectionName | typeof PRINCIPAL_CHANGES, generation: number): string {
   return `${collection}_g${generation}`;
 }
 
 /** Every collection of a generation. */
 export function generationCollections(generation: number): string[] {
-  return collections.map((c) => collectionName(c, generation));
+  return [...collections, PRINCIPAL_CHANGES].map((c) => collectionName(c, generation));
 }
 
 export const INDEXES: Record<CollectionName, IndexSpec[]> = {
@@ -59,4 +69,5 @@ export const INDEXES: Record<CollectionName, IndexSpec[]> = {
 
 export async function ensureIndexes(store: ViewStore, generation: number): Promise<void> {
   for (const collection of collections) await store.collection(collectionName(collection, generation)).ensureIndexes(INDEXES[collection]);
+  await store.collection(collectionName(PRINCIPAL_CHANGES, generation)).ensureIndexes([]);
 }

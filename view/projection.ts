@@ -17,7 +17,7 @@ import {
   type TaskDocument,
   type ViewEvent,
 } from "./documents.ts";
-import { collectionName, ensureIndexes, generationCollections, initialMeta, loadMeta, positionOf, type ViewMeta } from "./generations.ts";
+import { collectionName, ensureIndexes, generationCollections, initialMeta, loadMeta, positionOf, PRINCIPAL_CHANGES, type PrincipalChange, type ViewMeta } from "./generations.ts";
 import type { Doc, ViewStore } from "./stores/store.ts";
 
 export interface ViewChange {
@@ -113,7 +113,21 @@ export async function applyEvents(store: ViewStore, events: RecordedEvent[], gen
       });
     }
   }
+  await markPrincipals(store, changes, generation, events[events.length - 1]!.globalPosition);
   return changes;
+}
+
+/** The principals that could see a changed task or data entry, before or after, changed at `position`. */
+async function markPrincipals(store: ViewStore, changes: ViewChange[], generation: number, position: number): Promise<void> {
+  const principals = new Set<string>();
+  for (const change of changes) {
+    if (change.collection !== "tasks" && change.collection !== "dataEntries") continue;
+    for (const principal of change.before) principals.add(principal);
+    for (const principal of change.after) principals.add(principal);
+  }
+  if (principals.size === 0) return;
+  const marks: PrincipalChange[] = [...principals].map((principal) => ({ _id: principal, position }));
+  await store.collection(collectionName(PRINCIPAL_CHANGES, generation)).write(marks);
 }
 
 /** Runs `work` in one transaction where the store has them: one commit instead of one per statement. */

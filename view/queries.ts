@@ -18,6 +18,7 @@ import type { ViewConsistency, ConsistencyParams } from "./consistency.ts";
 import {
   dataEntryOf,
   decodeKeys,
+  principalsOf,
   processDefinitionOf,
   processInstanceOf,
   processVariableOf,
@@ -30,7 +31,7 @@ import {
   type TaskDocument,
 } from "./documents.ts";
 import { and, FilterError, parseFilters, parseSort, type FilterTarget, type MongoFilter, type ParsedFilters, type SortSpec } from "./filters.ts";
-import { collectionName } from "./generations.ts";
+import { collectionName, PRINCIPAL_CHANGES, type PrincipalChange } from "./generations.ts";
 import type { Doc, FindOptions, ViewCollection, ViewStore } from "./stores/store.ts";
 
 export interface PagingParams extends ConsistencyParams {
@@ -236,7 +237,7 @@ export class ViewQueries {
   dataEntriesForUser(params: PagingParams & { user: User; involvementsOnly: boolean }) {
     const conditions = [dataEntryVisibleTo(params.user)];
     if (params.involvementsOnly) conditions.push(involving(params.user));
-    return this.pagedDataEntries(params, conditions);
+    return this.pagedDataEntries(params, conditions, params.user);
   }
 
   dataEntries(params: PagingParams) {
@@ -304,9 +305,11 @@ export class ViewQueries {
    * counting every match is the expensive half of a page (every visible row, where the page needs 50), and a
    * task list asks the same question again and again between changes.
    */
-  private async page<D extends object = Doc>(collection: CollectionName, filter: MongoFilter, options: FindOptions) {
+  private async page<D extends object = Doc>(collection: CollectionName, filter: MongoFilter, options: FindOptions, version?: string) {
     const meta = await this.consistency.readMeta();
-    const token = this.consistency.appliedToken(meta);
+    // A user's version (read from the store, never older than the documents) where there is one: a total kept under
+    // the view's token could lag the page by the moment a node that does not write takes to hear of a new token.
+    const token = version ?? this.consistency.appliedToken(meta);
     const name = collectionName(collection, meta.generation);
     const knownTotal = this.totals.get(name, filter, token);
     const countCap = this.countCap > 0 ? this.countCap : undefined;
@@ -337,17 +340,37 @@ export class ViewQueries {
     return doc ?? null;
   }
 
-  /** The version to answer with (when the caller keeps one), or `unchanged` when the caller's is current. */
-  private async version(params: PagingParams): Promise<{ version?: string; unchanged?: Unchanged }> {
+  /**
+   * The version to answer with (when the caller keeps one), or `unchanged` when the caller's is current. An answer
+   * confined to what `user` may see has the user's version: the last position at which a task or data entry one of
+   * their principals could see changed (`PRINCIPAL_CHANGES`), so it stays current while others' tasks change; any
+   * other answer has the view's (its generation and applied token). Read before the query: an answer is never
+   * older than its version.
+   */
+  private async version(params: PagingParams, user?: User): Promise<{ version?: string; unchanged?: Unchanged; userVersion?: string }> {
+    if (user) {
+      const version = await this.userVersion(user);
+      if (params.knownVersion === undefined) return { userVersion: version };
+      return version === params.knownVersion ? { version, unchanged: { unchanged: true, version } } : { version, userVersion: version };
+    }
     if (params.knownVersion === undefined) return {};
     const version = await this.consistency.answerVersion();
     return version === params.knownVersion ? { version, unchanged: { unchanged: true, version } } : { version };
   }
 
-  /** A page of tasks, each element made by `elementsOf` (the task alone, or with its data entries). */
+  private async userVersion(user: User): Promise<string> {
+    const { generation } = await this.consistency.readMeta();
+    const marks = await this.store.collection<PrincipalChange>(collectionName(PRINCIPAL_CHANGES, generation)).byIds(principalsOf(user));
+    return `${generation}:seen:${marks.reduce((last, mark) => Math.max(last, mark.position), 0)}`;
+  }
+
+  /**
+   * A page of tasks, each element made by `elementsOf` (the task alone, or with its data entries); `user`: the
+   * conditions confine it to what the user may see (their data entries, their version).
+   */
   private async pagedTasks<E>(params: PagingParams, target: FilterTarget, conditions: MongoFilter[], elementsOf: (docs: TaskDocument[]) => E[] | Promise<E[]>, user?: User) {
     await this.consistency.awaitPosition(params);
-    const { version, unchanged } = await this.version(params);
+    const { version, unchanged, userVersion } = await this.version(params, user);
     if (unchanged) return unchanged;
     const [filters, sort]: [ParsedFilters, SortSpec] = parsed(() => [parseFilters(params.filters, target), parseSort(params.sort, "task", "-createTime")]);
     const where: MongoFilter[] = [live, ...conditions, ...filters.where];
@@ -356,7 +379,7 @@ export class ViewQueries {
       const ids = await (await this.view("dataEntries")).distinct("_id", and([live, ...visible, ...filters.dataWhere]));
       where.push({ correlationIds: { $in: ids } });
     }
-    const { docs, total } = await this.page<TaskDocument>("tasks", and(where), { sort, skip: params.page * params.size, limit: params.size });
+    const { docs, total } = await this.page<TaskDocument>("tasks", and(where), { sort, skip: params.page * params.size, limit: params.size }, userVersion);
     const elements = await elementsOf(docs);
     return { elements, ...total, ...(version === undefined ? {} : { version }) };
   }
@@ -374,13 +397,14 @@ export class ViewQueries {
     }));
   }
 
-  private async pagedDataEntries(params: PagingParams, conditions: MongoFilter[]) {
+  /** A page of data entries; `user`: the conditions confine it to what the user may see (their version). */
+  private async pagedDataEntries(params: PagingParams, conditions: MongoFilter[], user?: User) {
     await this.consistency.awaitPosition(params);
-    const { version, unchanged } = await this.version(params);
+    const { version, unchanged, userVersion } = await this.version(params, user);
     if (unchanged) return unchanged;
     const [filters, sort]: [ParsedFilters, SortSpec] = parsed(() => [parseFilters(params.filters, "dataEntry"), parseSort(params.sort, "dataEntry", "-lastModifiedDate")]);
     const filter = and([live, ...conditions, ...filters.where]);
-    const { docs, total } = await this.page<DataEntryDocument>("dataEntries", filter, { sort, skip: params.page * params.size, limit: params.size });
+    const { docs, total } = await this.page<DataEntryDocument>("dataEntries", filter, { sort, skip: params.page * params.size, limit: params.size }, userVersion);
     return { elements: docs.map(dataEntryOf), ...total, ...(version === undefined ? {} : { version }) };
   }
 }

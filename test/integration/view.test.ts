@@ -348,20 +348,33 @@ describe.each(VIEWS)("kept answers on %s", (view) => {
     expect(await q(view, "tasksWithDataEntriesForUser", { user: kermit, size: 5, knownVersion: first.version })).toEqual({ unchanged: true, version: first.version });
     const entries = await q(view, "dataEntriesForUser", { user: kermit, size: 5, knownVersion: "" });
     expect(await q(view, "dataEntriesForUser", { user: kermit, size: 5, knownVersion: entries.version })).toEqual({ unchanged: true, version: entries.version });
-    // Any event the view applies is a new version, even one this question does not see.
-    const { globalPosition } = await call(broker, "task.create", {
-      id: `kept-${view}`,
-      sourceReference: { type: "process", instanceId: "x", executionId: "x", definitionId: "x", definitionKey: "x", name: "Kept", applicationName: "kept" },
-      taskDefinitionKey: "kept",
-      candidateUsers: ["kermit"],
-    });
+    const source = { type: "process", instanceId: "x", executionId: "x", definitionId: "x", definitionKey: "x", name: "Kept", applicationName: "kept" };
+    // A task only others may see: kermit's answers stay current (their version is kermit's), the other user's not.
+    const ironman = { username: "ironman", groups: ["avengers"] };
+    const theirs = await q(view, "tasksWithDataEntriesForUser", { user: ironman, size: 5, knownVersion: "" });
+    const all = await q(view, "allTasksWithDataEntries", { size: 5, knownVersion: "" });
+    const { globalPosition: elsewhere } = await call(broker, "task.create", { id: `kept-other-${view}`, sourceReference: source, taskDefinitionKey: "kept", candidateGroups: ["avengers"] });
+    expect(await q(view, "tasksWithDataEntriesForUser", { user: kermit, size: 5, knownVersion: first.version, minPosition: elsewhere })).toEqual({ unchanged: true, version: first.version });
+    expect(await q(view, "dataEntriesForUser", { user: kermit, size: 5, knownVersion: entries.version })).toEqual({ unchanged: true, version: entries.version });
+    const theirsNow = await q(view, "tasksWithDataEntriesForUser", { user: ironman, size: 5, knownVersion: theirs.version });
+    expect(theirsNow.unchanged).toBeUndefined();
+    expect(theirsNow.totalElementCount).toBe(theirs.totalElementCount + 1);
+    // A question not confined to one user's view has the view's version: any event moves it.
+    expect((await q(view, "allTasksWithDataEntries", { size: 5, knownVersion: all.version, minPosition: elsewhere })).unchanged).toBeUndefined();
+    // A task kermit may see: a new version for kermit.
+    const { globalPosition } = await call(broker, "task.create", { id: `kept-${view}`, sourceReference: source, taskDefinitionKey: "kept", candidateUsers: ["kermit"] });
     const second = await q(view, "tasksWithDataEntriesForUser", { user: kermit, size: 5, knownVersion: first.version, minPosition: globalPosition });
     expect(second.unchanged).toBeUndefined();
     expect(second.version).not.toBe(first.version);
     expect(second.totalElementCount).toBe(first.totalElementCount + 1);
     expect(await q(view, "tasksWithDataEntriesForUser", { user: kermit, size: 5, knownVersion: "1:not-a-token" })).toMatchObject({ version: second.version });
-    // The task reached every view before the next test counts anything.
-    for (const each of VIEWS) await q(each, "allTasks", { size: 1, minPosition: globalPosition });
+    // ... and so is one kermit could see before and no longer can.
+    const { globalPosition: gone } = await call(broker, "task.deleteCandidateUsers", { id: `kept-${view}`, candidateUsers: ["kermit"] });
+    const third = await q(view, "tasksWithDataEntriesForUser", { user: kermit, size: 5, knownVersion: second.version, minPosition: gone });
+    expect(third.unchanged).toBeUndefined();
+    expect(third.totalElementCount).toBe(first.totalElementCount);
+    // The tasks reached every view before the next test counts anything.
+    for (const each of VIEWS) await q(each, "allTasks", { size: 1, minPosition: gone });
   });
 });
 

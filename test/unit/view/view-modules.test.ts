@@ -30,7 +30,7 @@ function instance(id: string, state: string) {
 describe("generations", () => {
   it("names collections per generation and reads the meta, or the initial one", async () => {
     expect(collectionName("tasks", 3)).toBe("tasks_g3");
-    expect(generationCollections(2)).toEqual(["tasks_g2", "dataEntries_g2", "processDefinitions_g2", "processInstances_g2", "processVariables_g2"]);
+    expect(generationCollections(2)).toEqual(["tasks_g2", "dataEntries_g2", "processDefinitions_g2", "processInstances_g2", "processVariables_g2", "principalChanges_g2"]);
     expect(positionOf("17:42")).toBe(42);
     const store = new MemoryViewStore();
     expect(await loadMeta(store)).toEqual({ _id: "view", generation: 1, token: "0:0", globalPosition: 0 });
