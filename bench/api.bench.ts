@@ -20,7 +20,7 @@
 // Environment: BENCH_API_TASKS (default 100000 on postgres, else 20000), BENCH_API_STORE (postgres | pglite |
 // memory | embedded | mongo; default postgres), BENCH_USERS / BENCH_GROUPS (extra users and groups; default 1000 /
 // 100 on postgres, else 200 / 10),
-// BENCH_API_TARGETS (rows to load, 1-based, default all), BENCH_SECONDS (per target, default 10), BENCH_WARMUP_SECONDS (default 2), BENCH_CONNECTIONS (default 10),
+// BENCH_API_TARGETS (rows to load, 1-based, default all), BENCH_STREAM_RATE (new tasks/s during the streaming rows, default 20), BENCH_SECONDS (per target, default 10), BENCH_WARMUP_SECONDS (default 2), BENCH_CONNECTIONS (default 10),
 // BENCH_DATABASE_URL / BENCH_MONGO_URL (default: TEST_* or `scripts/services.sh env`).
 import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -32,6 +32,7 @@ import { fileURLToPath } from "node:url";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { MongoClient } from "mongodb";
+import pg from "pg";
 import { brokerConfig } from "../moleculer.config.ts";
 import { readEnvironment } from "../lib/env.ts";
 import { Directory } from "../lib/directory.ts";
@@ -58,6 +59,8 @@ const connections = Math.floor(envNumber("BENCH_CONNECTIONS", 10));
 // the uncached task list alone (node --cpu-prof); the bare route, the ratios' baseline, always runs.
 const onlyTargets = process.env.BENCH_API_TARGETS ? process.env.BENCH_API_TARGETS.split(",").map((n) => Number(n.trim())) : null;
 const USER = "kermit";
+// BENCH_STREAM_RATE: new tasks (each with its data entry) per second appended during the "streaming" targets.
+const streamRate = envNumber("BENCH_STREAM_RATE", 20);
 
 // The gateway reads RATE_LIMIT when its module loads: 1200 requests per minute and user by default, which a load
 // test of one user exceeds within a second (every further answer would be 429). The limiter stays on, with a
@@ -257,9 +260,13 @@ async function main(): Promise<void> {
     const filtered = `/api/tasks?filters=${encodeURIComponent("amount>500")}&filters=${encodeURIComponent("task.priority<80")}&sort=${encodeURIComponent("-task.dueDate")}`;
     // Each list twice: as configured (API_ANSWER_CACHE_MB, default 32: the answer kept while the view stands still,
     // which is every request of this run after the first), and with no answer kept (0: every request runs the query).
-    const targets: { label: string; url: string; headers: Record<string, string>; keep?: boolean }[] = [
+    // And the default list twice more while new tasks stream in (BENCH_STREAM_RATE per second, for random users'
+    // groups as seeded): a user's kept answer lasts until a task the user may see changes, not until any task does.
+    const targets: { label: string; url: string; headers: Record<string, string>; keep?: boolean; stream?: boolean }[] = [
       { label: "GET /api/tasks (kermit, page of 50, default sort), answer kept", url: `${base}/api/tasks`, headers: { "X-Current-User-ID": USER }, keep: true },
       { label: "GET /api/tasks (same), no answer kept: every request queries", url: `${base}/api/tasks`, headers: { "X-Current-User-ID": USER }, keep: false },
+      { label: `GET /api/tasks (same), answer kept, ${streamRate} new tasks/s streaming in`, url: `${base}/api/tasks`, headers: { "X-Current-User-ID": USER }, keep: true, stream: true },
+      { label: `GET /api/tasks (same), no answer kept, ${streamRate} new tasks/s streaming in`, url: `${base}/api/tasks`, headers: { "X-Current-User-ID": USER }, keep: false, stream: true },
       { label: "GET /api/tasks?filters=amount>500&filters=task.priority<80&sort=-task.dueDate, kept", url: `${base}${filtered}`, headers: { "X-Current-User-ID": USER }, keep: true },
       { label: "GET /api/tasks?filters=… (same), no answer kept", url: `${base}${filtered}`, headers: { "X-Current-User-ID": USER }, keep: false },
       { label: "GET /api/health (same gateway)", url: `${base}/api/health`, headers: {} },
@@ -305,16 +312,53 @@ async function main(): Promise<void> {
     console.error(header);
 
     const results: { label: string; r: CannonResult; nodeCpuMs: number; postgresCpuMs: number | null }[] = [];
+    const streamNotes: string[] = [];
+    // New tasks with their data entries, appended straight into the event store (as seeded: ids after the seeded
+    // ones), one task every 1/BENCH_STREAM_RATE s; the view projects them while the load runs.
+    let streamedAppends = tasks * 2;
+    const makeAppend = taskWithEntryAppends(pop, random(777));
+    const streamTasks = () => {
+      const pool = new pg.Pool({ connectionString: url, max: 1, options: `-c search_path=${schema}` });
+      let appended = 0;
+      let failure: unknown = null;
+      let busy: Promise<unknown> = Promise.resolve();
+      const timer = setInterval(() => {
+        busy = busy.then(async () => {
+          const requests = [makeAppend(streamedAppends), makeAppend(streamedAppends + 1)];
+          streamedAppends += 2;
+          await pool.query(`SELECT idx, outcome FROM append_to_streams($1::jsonb)`, [JSON.stringify(requests)]);
+          appended += 1;
+        }).catch((err: unknown) => {
+          failure ??= err;
+        });
+      }, 1000 / streamRate);
+      return {
+        appended: () => appended,
+        stop: async () => {
+          clearInterval(timer);
+          await busy;
+          await pool.end();
+          if (failure) throw failure;
+        },
+      };
+    };
     const answerCacheBytes = readEnvironment().api.answerCacheBytes;
     for (const target of targets.filter((_, i) => onlyTargets === null || onlyTargets.includes(i + 1) || i === targets.length - 1)) {
       // The gateway's kept answers (gateway/answer-cache.ts), replaced for the target: as configured, or none.
       if (target.keep !== undefined) (api as unknown as { answers: AnswerCache }).answers = new AnswerCache(target.keep ? answerCacheBytes : 0);
+      const stream = target.stream ? streamTasks() : null;
       await autocannon(target.url, target.headers, warmupSeconds);
       const cpu = process.cpuUsage();
       const postgresCpu = postgresCpuMs();
+      const streamedBefore = stream?.appended() ?? 0;
       const r = await autocannon(target.url, target.headers, seconds);
       const used = process.cpuUsage(cpu);
       const postgresAfter = postgresCpuMs();
+      if (stream) {
+        const streamed = stream.appended() - streamedBefore;
+        await stream.stop();
+        streamNotes.push(`${target.label}: ${streamed.toLocaleString("en-US")} tasks appended during the measured ${seconds} s`);
+      }
       results.push({
         label: target.label,
         r,
@@ -373,6 +417,7 @@ async function main(): Promise<void> {
           "system time (process.cpuUsage) and that of every PostgreSQL process on this machine (/proc; other work on the server\n" +
           "counts too), divided by the requests of the measured run — steadier than req/s on a loaded machine.",
     );
+    if (streamNotes.length > 0) console.log(`\nStreaming targets:\n${streamNotes.map((note) => `  ${note}`).join("\n")}`);
     console.log(`\nThe view actions behind GET /api/tasks (kermit, page 0 of 50), called in-process one after another, no HTTP:`);
     console.log(
       formatTable(

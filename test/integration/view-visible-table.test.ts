@@ -190,7 +190,7 @@ describe.each([
       return rows.map((row) => row["QUERY PLAN"]).join("\n");
     };
     const urgent = { ...visibleTo(["user:kermit"]), urgent: true };
-    // Due soonest first: the last ids. The walk (at most 2 × 50 rows) finds ten urgent ones; the count stops at 51.
+    // Due soonest first: the last ids. The walk finds ten urgent ones among the first 40 rows; the count stops at 51.
     const page = await tasks.page(urgent, { sort: [["dueDate", 1], ["_id", 1]], limit: 10, countCap: 50 });
     expect(page.docs.map((d) => d._id)).toEqual(["w396", "w392", "w388", "w384", "w380", "w376", "w372", "w368", "w364", "w360"]);
     expect(page.total).toBe(51);

@@ -420,10 +420,10 @@ function sortColumns(sort: SortSpec): { keys: string; order: (alias: string) => 
 }
 
 /**
- * How many rows of its sort index a user's page may walk, per unit of the count cap: the walk stops at
- * `WALK_PER_CAP × cap` rows, where a count that has to find cap + 1 matches reads about as many.
+ * How many rows of its sort index a user's page may walk before it leaves the page to the one scan: a user who sees
+ * 1 in 50 documents, with filters that keep 1 in 4, finds a page of 50 in about 10,000.
  */
-const WALK_PER_CAP = 2;
+const WALK_ROWS = 20_000;
 
 /**
  * A user's page, filtered or in an order other than the plain task list's, and its total.
@@ -432,7 +432,7 @@ const WALK_PER_CAP = 2;
  * so the page comes from that one scan (`matchedPageQuery`). When the user sees more and the order has a sort index,
  * reading everything the user sees would grow with the collection: the page walks the sort index instead, in
  * order, keeping the rows the user may see and the filters keep until it has the page — stopped after
- * `WALK_PER_CAP × cap` rows — and the total is the capped count, which stops at cap + 1 matches. A walk that stops
+ * `WALK_ROWS` rows — and the total is the capped count, which stops at cap + 1 matches. A walk that stops
  * without a full page (a rare match, a deep page) leaves the answer to the one scan. Both take about the same
  * number of rows whatever the size of the collection: the walk about page ÷ (share the user sees × share the
  * filters keep), the count about cap ÷ (share the filters keep). One statement; PostgreSQL runs only the branch
@@ -462,7 +462,7 @@ function userPageQuery(table: string, filter: Filter, options: FindOptions & { l
              CASE WHEN (SELECT walk FROM chosen) THEN (SELECT count(*) FROM (SELECT 1 FROM "${table}" WHERE ${where.sql} LIMIT ?) r)
                   ELSE (SELECT count(*) FROM matched) END AS total`,
     bindings: [
-      WALK_PER_CAP * cap,
+      Math.max(WALK_ROWS, skip + options.limit),
       ...where.bindings,
       skip + options.limit,
       ...where.bindings,
