@@ -96,6 +96,10 @@ async function expectAnswersAgree(store: PostgresViewStore, collection: string, 
         const whole = await docs.page(filter, { sort: order, skip, limit });
         expect(whole.docs.map((d) => d._id), `page with total ${skip}+${limit} for ${principals.join(",")}`).toEqual(wanted);
         expect(whole.total).toBe(matching);
+        // A total the caller knows (kept while the view has not moved) is not counted again: the same page.
+        const knownTotal = await docs.page(filter, { sort: order, skip, limit, knownTotal: 7777, countCap: 5 });
+        expect(knownTotal.docs.map((d) => d._id)).toEqual(wanted);
+        expect([7777, skip + wanted.length]).toContain(knownTotal.total);
         for (const cap of new Set([1, 5, 20, matching - 1, matching, matching + 1, fast - 1, fast, fast + 1].filter((c) => c > 0))) {
           const capped = await docs.page(filter, { sort: order, skip, limit, countCap: cap });
           const label = `${JSON.stringify(order)} ${skip}+${limit} capped at ${cap} for ${principals.join(",")}`;
@@ -205,6 +209,10 @@ describe.each([
     const exact = await tasks.page(urgent, { sort: [["dueDate", 1], ["_id", 1]], limit: 10 });
     expect(exact.docs).toEqual(page.docs);
     expect(exact.total).toBe(100);
+    // A later page with the total known: walked the same way, not counted.
+    const next = await tasks.page(urgent, { sort: [["dueDate", 1], ["_id", 1]], skip: 10, limit: 10, countCap: 50, knownTotal: 51 });
+    expect(next.docs.map((d) => d._id)).toEqual(["w356", "w352", "w348", "w344", "w340", "w336", "w332", "w328", "w324", "w320"]);
+    expect(next.total).toBe(51);
   });
 
   it("fills the visible table once for a table written before it existed, and drops the earlier principal table", async () => {

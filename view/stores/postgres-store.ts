@@ -394,13 +394,19 @@ export function pageQuery(table: string, filter: Filter, options: FindOptions & 
   }
   const find = findQuery(table, filter, options);
   const count = countQuery(table, filter, options.countCap);
+  const total = totalTerm(options, { sql: `(SELECT n FROM (${count.sql}) c)`, bindings: count.bindings });
   return {
     sql: `WITH found AS MATERIALIZED (${find.sql}), shown AS (SELECT count(*) AS n FROM found)
       SELECT coalesce((SELECT json_agg(doc) FROM found), '[]'::json) AS docs,
-             CASE WHEN shown.n BETWEEN 1 AND ? THEN ? + shown.n ELSE (SELECT n FROM (${count.sql}) c) END AS total
+             CASE WHEN shown.n BETWEEN 1 AND ? THEN ? + shown.n ELSE ${total.sql} END AS total
         FROM shown`,
-    bindings: [...find.bindings, options.limit - 1, options.skip ?? 0, ...count.bindings],
+    bindings: [...find.bindings, options.limit - 1, options.skip ?? 0, ...total.bindings],
   };
+}
+
+/** The total of a page statement: `count`, or the total the caller already knows (kept while the view stands). */
+function totalTerm(options: FindOptions, count: Sql): Sql {
+  return options.knownTotal !== undefined ? { sql: `?::bigint`, bindings: [options.knownTotal] } : count;
 }
 
 /** Whether a filter requires authorized principals (at its top or in its top-level `$and`): what a user may see. */
@@ -448,6 +454,11 @@ function userPageQuery(table: string, filter: Filter, options: FindOptions & { l
   const { keys, order } = sortColumns(options.sort);
   const skip = options.skip ?? 0;
   const beyond = beyondCap(visible, principals, cap);
+  const total = totalTerm(options, {
+    sql: `CASE WHEN (SELECT walk FROM chosen) THEN (SELECT count(*) FROM (SELECT 1 FROM "${table}" WHERE ${where.sql} LIMIT ?) r)
+               ELSE (SELECT count(*) FROM matched) END`,
+    bindings: [...where.bindings, cap + 1],
+  });
   return {
     sql: `WITH walked AS MATERIALIZED (
              SELECT id, ${keys}
@@ -459,8 +470,7 @@ function userPageQuery(table: string, filter: Filter, options: FindOptions & { l
                                    UNION ALL SELECT * FROM matched WHERE NOT (SELECT walk FROM chosen)) m
                      ORDER BY ${order("")} LIMIT ? OFFSET ?)
       SELECT coalesce((SELECT json_agg(t.doc ORDER BY ${order("p.")}) FROM page p JOIN "${table}" t ON t.id = p.id), '[]'::json) AS docs,
-             CASE WHEN (SELECT walk FROM chosen) THEN (SELECT count(*) FROM (SELECT 1 FROM "${table}" WHERE ${where.sql} LIMIT ?) r)
-                  ELSE (SELECT count(*) FROM matched) END AS total`,
+             ${total.sql} AS total`,
     bindings: [
       Math.max(WALK_ROWS, skip + options.limit),
       ...where.bindings,
@@ -470,8 +480,7 @@ function userPageQuery(table: string, filter: Filter, options: FindOptions & { l
       skip + options.limit,
       options.limit,
       skip,
-      ...where.bindings,
-      cap + 1,
+      ...total.bindings,
     ],
   };
 }
@@ -485,12 +494,13 @@ function userPageQuery(table: string, filter: Filter, options: FindOptions & { l
 function matchedPageQuery(table: string, filter: Filter, options: FindOptions & { limit: number; sort: SortSpec }): Sql {
   const where = whereOf(filter);
   const { keys, order } = sortColumns(options.sort);
+  const total = totalTerm(options, { sql: `(SELECT count(*) FROM matched)`, bindings: [] });
   return {
     sql: `WITH matched AS MATERIALIZED (SELECT id, ${keys} FROM "${table}" WHERE ${where.sql}),
            page AS (SELECT * FROM matched ORDER BY ${order("")} LIMIT ? OFFSET ?)
       SELECT coalesce((SELECT json_agg(t.doc ORDER BY ${order("p.")}) FROM page p JOIN "${table}" t ON t.id = p.id), '[]'::json) AS docs,
-             (SELECT count(*) FROM matched) AS total`,
-    bindings: [...where.bindings, options.limit, options.skip ?? 0],
+             ${total.sql} AS total`,
+    bindings: [...where.bindings, options.limit, options.skip ?? 0, ...total.bindings],
   };
 }
 
@@ -520,9 +530,9 @@ class PostgresViewCollection<D extends Doc> implements ViewCollection<D> {
     return Number(row?.n ?? 0);
   }
 
-  /** One round trip: the page and, unless known, its total (see `pageQuery`). */
+  /** One round trip: the page and, unless known, its total (see `pageQuery`), in the same way either way. */
   async page(filter: Filter, options: FindOptions): Promise<{ docs: D[]; total: number }> {
-    if (options.knownTotal !== undefined || !options.limit) {
+    if (!options.limit) {
       const docs = await this.find(filter, options);
       return { docs, total: options.knownTotal ?? (docs.length > 0 ? (options.skip ?? 0) + docs.length : await this.count(filter)) };
     }
