@@ -249,8 +249,11 @@ export function tableDdl(table: string): string[] {
        deleted boolean NOT NULL DEFAULT false,
        principals text[] NOT NULL DEFAULT '{}'
      )`,
-    `CREATE INDEX IF NOT EXISTS "${table}_principals" ON "${table}" USING gin (principals) WHERE NOT deleted`,
   ];
+  // Documents a user may see are found by their principals; the principal changes are found by id (the principal).
+  if (kind !== "principal_changes") {
+    statements.push(`CREATE INDEX IF NOT EXISTS "${table}_principals" ON "${table}" USING gin (principals) WHERE NOT deleted`);
+  }
   if (kind === "tasks" || kind === "data_entries") {
     statements.push(`CREATE INDEX IF NOT EXISTS "${table}_doc" ON "${table}" USING gin (doc jsonb_path_ops) WHERE NOT deleted`);
   }
@@ -273,18 +276,19 @@ export function tableDdl(table: string): string[] {
 
 /** The principals a filter requires one of (`authorizedPrincipals: {$in}` at its top or in its top-level `$and`). */
 function principalsOf(filter: Filter): string[] | null {
-  const condition = filter.authorizedPrincipals as { $in?: unknown } | undefined;
-  if (condition && typeof condition === "object" && Object.keys(condition).length === 1) {
-    const values = condition.$in;
+  for (const condition of principalConditions(filter)) {
+    if (!condition || typeof condition !== "object" || Object.keys(condition).length !== 1) continue;
+    const values = (condition as { $in?: unknown }).$in;
     if (Array.isArray(values) && values.every((v) => typeof v === "string")) return values as string[];
   }
-  const parts = filter.$and;
-  if (!Array.isArray(parts)) return null;
-  for (const part of parts) {
-    const found = typeof part === "object" && part !== null ? principalsOf(part as Filter) : null;
-    if (found) return found;
-  }
   return null;
+}
+
+/** The `authorizedPrincipals` conditions of a filter, at its top and in its top-level `$and`, in that order. */
+function principalConditions(filter: Filter): unknown[] {
+  const own = "authorizedPrincipals" in filter ? [filter.authorizedPrincipals] : [];
+  const parts = Array.isArray(filter.$and) ? (filter.$and as unknown[]) : [];
+  return [...own, ...parts.flatMap((part) => (typeof part === "object" && part !== null ? principalConditions(part as Filter) : []))];
 }
 
 /**
@@ -411,9 +415,7 @@ function totalTerm(options: FindOptions, count: Sql): Sql {
 
 /** Whether a filter requires authorized principals (at its top or in its top-level `$and`): what a user may see. */
 function restrictedToPrincipals(filter: Filter): boolean {
-  if ("authorizedPrincipals" in filter) return true;
-  const all = filter.$and;
-  return Array.isArray(all) && all.some((part) => typeof part === "object" && part !== null && restrictedToPrincipals(part as Filter));
+  return principalConditions(filter).length > 0;
 }
 
 /** A sort as the columns k0, k1, … of a row (its keys' expressions on `doc`), and the ORDER BY over them. */
