@@ -12,7 +12,8 @@
 //      same shape (CREATE TABLE … LIKE … INCLUDING ALL: the
 //      same primary key, GIN and sort indexes);
 //   3. queries: `view.tasksWithDataEntriesForUser` (page 0 of 50; default sort, and FILTERS + SORT) for random
-//      users, sequential, next to the same SQL statements sent straight through `pg` on one connection — the
+//      users, sequential, next to the same SQL statements sent straight through `pg` on one connection (set up as
+//      the store's: no JIT) — the
 //      page SELECT, the count (only when the page is full, as the store does) and the data entries of the page —
 //      built by the store's own translator (whereOf, orderByOf) from the filter the service builds; each statement
 //      also timed alone; the answers of both compared for 5 users before timing;
@@ -26,8 +27,11 @@
 // autovacuum), with the plan of the default page before and after.
 //
 // Environment (besides those of bench/view.bench.ts): BENCH_TASKS (default 100000), BENCH_EMBEDDED_TASKS (20000),
-// BENCH_QUERIES (200 per query and client), BENCH_EVENT_SCHEMA (reuse a seeded event store), BENCH_REPLAY=0 skips the replay (a 1M run: it doubles the projection
-// time), BENCH_RAW_ROWS caps the raw INSERT baseline (default: every row; half tasks, half data entries).
+// BENCH_QUERIES (200 per query and client), BENCH_EVENT_SCHEMA (reuse a seeded event store), BENCH_VIEW_SCHEMA (with
+// it: reuse the view projected from it, no projection measured), BENCH_KEEP=1 (leave the seeded event store and the
+// projected view for such a run: a 1M seed and projection take over half an hour), BENCH_REPLAY=0 skips the replay (a
+// 1M run: it doubles the projection time), BENCH_RAW_ROWS caps the raw INSERT baseline (default: every row; half
+// tasks, half data entries).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -189,8 +193,8 @@ function viewBroker(id: string, url: string, esSchema: string, settings: Record<
   return broker;
 }
 
-async function seed(url: string, schema: string, id: string, tasks: number, pop: Population, seedNumber: number, cleanup: Cleanup): Promise<{ events: number; seconds: number }> {
-  cleanup.add(`drop schema ${schema}`, () => dropSchema(url, schema));
+async function seed(url: string, schema: string, id: string, tasks: number, pop: Population, seedNumber: number, cleanup: Cleanup, keep = false): Promise<{ events: number; seconds: number }> {
+  if (!keep) cleanup.add(`drop schema ${schema}`, () => dropSchema(url, schema));
   const setup = eventStoreBroker(`${id}-setup`, url, schema);
   await setup.start();
   await setup.stop();
@@ -305,15 +309,18 @@ export async function sqlViewBench(stores: string[]): Promise<void> {
       // BENCH_EVENT_SCHEMA: an event store schema a run of the same BENCH_TASKS, BENCH_SEED, BENCH_USERS and
       // BENCH_GROUPS seeded before (kept, not dropped): a 1M run spends ten minutes seeding.
       const reused = process.env.BENCH_EVENT_SCHEMA?.trim();
+      const reusedView = reused ? process.env.BENCH_VIEW_SCHEMA?.trim() : undefined;
+      const keep = process.env.BENCH_KEEP === "1";
       const esSchema = reused || `bench_view_${id}_es`;
-      const viewSchema = `bench_view_${id}_view`;
-      const seeded = reused ? { events: 2 * tasks, seconds: 0 } : await seed(url, esSchema, id, tasks, pop, seedNumber, cleanup);
+      const viewSchema = reusedView || `bench_view_${id}_view`;
+      const seeded = reused ? { events: 2 * tasks, seconds: 0 } : await seed(url, esSchema, id, tasks, pop, seedNumber, cleanup, keep);
+      if (keep) figures.push(`postgres: kept for a later run (BENCH_KEEP=1): BENCH_EVENT_SCHEMA=${esSchema} BENCH_VIEW_SCHEMA=${viewSchema}`);
       figures.push(
         reused
           ? `postgres: ${seeded.events.toLocaleString("en-US")} events seeded by an earlier run (BENCH_EVENT_SCHEMA=${reused})`
           : `postgres: seed ${seeded.events.toLocaleString("en-US")} events in ${seeded.seconds.toFixed(1)} s (${formatRate(seeded.events / seeded.seconds)} events/s through append_to_streams)`,
       );
-      cleanup.add(`drop schema ${viewSchema}`, () => dropSchema(url, viewSchema));
+      if (!keep && !reusedView) cleanup.add(`drop schema ${viewSchema}`, () => dropSchema(url, viewSchema));
       const settings = { store: "postgres", databaseUrl: url, schema: viewSchema };
       let broker = viewBroker(`${id}-pg`, url, esSchema, settings);
       let stopped = false;
@@ -325,13 +332,13 @@ export async function sqlViewBench(stores: string[]): Promise<void> {
       };
       cleanup.add("stop the postgres view broker", () => stop());
       await broker.start();
-      console.error(`postgres: projecting ${seeded.events.toLocaleString("en-US")} events into schema ${viewSchema}`);
+      console.error(`postgres: ${reusedView ? "catching up on" : "projecting"} ${seeded.events.toLocaleString("en-US")} events into schema ${viewSchema}`);
       const t0 = performance.now();
       await waitForView(broker, "postgres projection");
       const projection = throughput(seeded.events, (performance.now() - t0) / 1000);
       console.error(`  postgres projection: ${formatRate(projection.perSecond)} events/s (${projection.seconds.toFixed(1)} s)`);
 
-      const client = new pg.Client({ connectionString: url, options: `-c search_path=${viewSchema}` });
+      const client = new pg.Client({ connectionString: url, options: `-c search_path=${viewSchema} -c jit=off` });
       await client.connect();
       cleanup.add("close the pg client", () => client.end());
       await client.query("ANALYZE");
@@ -469,7 +476,7 @@ export async function sqlViewBench(stores: string[]): Promise<void> {
       await stop();
 
       rows.push(
-        { store: "postgres", what: "view projection (processor from an empty store)", result: projection, unit: "events/s", reference: raw },
+        reusedView ? null : { store: "postgres", what: "view projection (processor from an empty store)", result: projection, unit: "events/s", reference: raw },
         ...(replayed
           ? [
               { store: "postgres", what: "view.replay (replayStatus.eventsPerSecond)", result: replayed.reported, unit: "events/s", reference: raw },

@@ -140,7 +140,7 @@ export const ACTION_PARAMS = {
 
 const list = { type: "array", items: { type: "object" } };
 const count = {
-  "X-ElementCount": { description: "Total number of matching elements (exact up to VIEW_COUNT_CAP, default 10,000; the cap beyond it)", schema: { type: "integer" } },
+  "X-ElementCount": { description: "Total number of matching elements (exact up to VIEW_COUNT_CAP, default 2,000; the cap beyond it)", schema: { type: "integer" } },
   "X-ElementCount-Capped": { description: "Present (true) when more elements match than X-ElementCount says: the count stopped at the cap", schema: { type: "boolean" } },
 };
 const notVisible = { description: "Not found (or not visible to the caller)" };

@@ -96,7 +96,7 @@ export async function listAnswer<A extends ListAction>(call: ActionCall, answers
 
 /**
  * A list's total: X-ElementCount, Polyflow's header; above VIEW_COUNT_CAP the view stops counting, and the header
- * gives the cap with X-ElementCount-Capped: true ("at least that many": a task list shows "10,000+").
+ * gives the cap with X-ElementCount-Capped: true ("at least that many": a task list shows "2,000+").
  */
 export function countHeaders(total: number, capped: boolean): Record<string, string> {
   return capped ? { "X-ElementCount": String(total), "X-ElementCount-Capped": "true" } : { "X-ElementCount": String(total) };

@@ -199,7 +199,7 @@ export function readEnvironment(env: NodeJS.ProcessEnv = process.env): Environme
     mongoUrl: optional(env.MONGO_URL),
     viewStore: viewStore(env.VIEW_STORE),
     viewDatabaseUrl: optional(env.VIEW_DATABASE_URL),
-    viewCountCap: integer("VIEW_COUNT_CAP", env.VIEW_COUNT_CAP, 10_000),
+    viewCountCap: integer("VIEW_COUNT_CAP", env.VIEW_COUNT_CAP, 2_000),
     dataDir: resolve(optional(env.DATA_DIR) ?? "./data"),
     port,
     metricsPort: integer("METRICS_PORT", env.METRICS_PORT, 0),

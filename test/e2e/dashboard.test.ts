@@ -4,7 +4,8 @@
 // - Dashboard (/dashboard/): both nodes online, each service on its node, the view processor's position; a task
 //   created moves the event store head and the processor; a node killed with SIGKILL is shown offline.
 // - Task list (/): kermit sees a task for his group appear live (over the event stream), claims it without an
-//   error, and a refused filter is shown as such.
+//   error, and a refused filter is shown as such; beyond the count cap (VIEW_COUNT_CAP=2 here) the list says
+//   "3+" rather than a wrong total.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -94,7 +95,7 @@ describe("browser pages on a two-process cluster", () => {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     const common = { TRANSPORTER: testNatsUrl(), NAMESPACE: namespace };
-    nodeA = spawnNode({ ...common, NODE_ID: gatewayId, SERVICES: "eventstore,task,view,api", PORT: String(port), APP_PORT: "0", DATA_DIR: dataDir, API_WAIT_TIMEOUT: "1500" });
+    nodeA = spawnNode({ ...common, NODE_ID: gatewayId, SERVICES: "eventstore,task,view,api", PORT: String(port), APP_PORT: "0", DATA_DIR: dataDir, API_WAIT_TIMEOUT: "1500", VIEW_COUNT_CAP: "2" });
     nodes.push(nodeA);
     nodeB = spawnNode({ ...common, NODE_ID: echoId, SERVICES: "test/fixtures/echo.service.ts" });
     nodes.push(nodeB);
@@ -237,6 +238,14 @@ describe("browser pages on a two-process cluster", () => {
     await page.click('#panel-tasks .chip[data-filter="task.priority%5"] .chip-remove');
     await page.waitForSelector(row, { timeout: 10_000 });
     expect(await page.isHidden("#panel-tasks .query-error")).toBe(true);
+
+    // Two more tasks: kermit sees three, the view counts to its cap of 2 and says so — the list shows "3+", not
+    // "of 2" (a total below what the page shows), and no next page while the page is not full.
+    for (const n of [1, 2]) {
+      await call(client!, "task.create", { id: unique(`more-${n}`), sourceReference: sourceReference(`pi-more-${n}`), taskDefinitionKey: "approve", name: `More ${n}`, createTime: new Date().toISOString(), candidateGroups: ["muppetshow"] });
+    }
+    await until(() => page.textContent("#tasks-range"), (text) => text === "1–3 of 3+", 15_000, 'the range "1–3 of 3+"');
+    expect(await page.isDisabled("#panel-tasks .next")).toBe(true);
     expect(errors).toEqual([]);
     await context.close();
   });

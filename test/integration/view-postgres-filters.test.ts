@@ -56,3 +56,20 @@ describe.each([
     expect(await collection.count({ correlationIds: { $in: [...values, null] } })).toBe(long.length);
   });
 });
+
+describe("the view's connections to a PostgreSQL server", () => {
+  const schema = unique("vpj").toLowerCase();
+  let store: PostgresViewStore | undefined;
+
+  afterAll(async () => {
+    await store?.close();
+    await dropSchema(schema);
+  });
+
+  it("run without JIT compilation (its cost estimates at a million tasks made every filtered page compile first)", async () => {
+    store = await PostgresViewStore.open({ url: testDatabaseUrl(), pgliteDir: null, schema });
+    // Several connections of the pool at once: each is set up alike.
+    const settings = await Promise.all(Array.from({ length: 4 }, () => store!.knex.transaction(async (trx) => (await trx.raw("SELECT current_setting('jit') AS jit, pg_sleep(0.05)")).rows[0].jit as string)));
+    expect(settings).toEqual(["off", "off", "off", "off"]);
+  });
+});

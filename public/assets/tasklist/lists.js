@@ -31,6 +31,7 @@ import { state } from "./state.js";
  *   filters: string[],
  *   items: T[],
  *   total: number,
+ *   capped: boolean,
  *   loaded: boolean,
  *   loading: boolean,
  *   again: boolean,
@@ -62,6 +63,7 @@ export function createList(config) {
     filters: [],
     items: [],
     total: 0,
+    capped: false,
     loaded: false,
     loading: false,
     again: false,
@@ -98,7 +100,7 @@ export function createList(config) {
     }
   });
   $(".next", panel).addEventListener("click", () => {
-    if ((list.page + 1) * list.size < list.total) {
+    if (hasNext(list)) {
       list.page++;
       void list.load();
     }
@@ -114,6 +116,7 @@ export function createList(config) {
     list.page = 0;
     list.items = [];
     list.total = 0;
+    list.capped = false;
     list.loaded = false;
     $("tbody", panel).replaceChildren();
     $(".range", panel).textContent = "";
@@ -138,8 +141,10 @@ export function createList(config) {
       const items = await json(response);
       if (generation !== list.generation) return;
       list.total = Number(response.headers.get("X-ElementCount") ?? items.length);
+      // Beyond VIEW_COUNT_CAP the server stops counting: the total is "at least", and paging goes on while pages are full.
+      list.capped = response.headers.get("X-ElementCount-Capped") === "true";
       // A page beyond the end (the last task of the page went away): show the last page instead.
-      if (items.length === 0 && list.page > 0 && list.total > 0) {
+      if (items.length === 0 && list.page > 0 && list.total > 0 && !list.capped) {
         list.page = Math.max(0, Math.ceil(list.total / list.size) - 1);
         list.again = true;
         return;
@@ -279,9 +284,21 @@ function renderList(list) {
   }
   tbody.replaceChildren(...rows);
   const from = list.total === 0 ? 0 : list.page * list.size + 1;
-  const to = Math.min(list.total, list.page * list.size + list.items.length);
-  $(".range", list.panel).textContent = list.total === 0 ? "0 items" : `${from}–${to} of ${list.total}`;
+  const to = list.capped
+    ? list.page * list.size + list.items.length
+    : Math.min(list.total, list.page * list.size + list.items.length);
+  const total = list.capped ? `${Math.max(list.total, to).toLocaleString("en-US")}+` : String(list.total);
+  $(".range", list.panel).textContent = list.total === 0 ? "0 items" : `${from}–${to} of ${total}`;
   $(".prev", list.panel, HTMLButtonElement).disabled = list.page === 0;
-  $(".next", list.panel, HTMLButtonElement).disabled = (list.page + 1) * list.size >= list.total;
-  if (list.countEl) $(list.countEl).textContent = list.queryError ? "" : `(${list.total})`;
+  $(".next", list.panel, HTMLButtonElement).disabled = !hasNext(list);
+  if (list.countEl) $(list.countEl).textContent = list.queryError ? "" : `(${total})`;
+}
+
+/**
+ * Whether a next page may hold anything: below the total, or — when the total is capped ("2,000+") — while the
+ * pages come back full.
+ * @param {{ page: number, size: number, total: number, capped: boolean, items: unknown[] }} list
+ */
+function hasNext(list) {
+  return list.capped ? list.items.length === list.size : (list.page + 1) * list.size < list.total;
 }
