@@ -9,8 +9,8 @@
 export interface KeptAnswer {
   /** The view version the answer was computed from. */
   version: string;
-  /** The answer's body, serialised. */
-  body: string;
+  /** The answer's body, serialised: the bytes sent. */
+  body: Buffer;
   /** Its total (X-ElementCount), and whether that is the cap of the count (X-ElementCount-Capped). */
   total: number;
   capped: boolean;
@@ -75,7 +75,7 @@ export class AnswerCache {
   }
 }
 
-/** What an answer holds in memory, roughly: its strings at two bytes a character. */
+/** What an answer holds in memory, roughly: its body's bytes, its strings at two bytes a character. */
 function sizeOf(key: string, answer: KeptAnswer): number {
-  return 2 * (key.length + answer.body.length + answer.version.length) + 64;
+  return answer.body.length + 2 * (key.length + answer.version.length) + 64;
 }

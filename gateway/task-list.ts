@@ -69,17 +69,21 @@ export const renderTasks = (urls: FormUrls) => (elements: ElementOf<"view.tasksW
 
 export const renderDataEntries = (urls: FormUrls) => (elements: ElementOf<"view.dataEntriesForUser">[]) => elements.map((d) => dataEntryDto(row(d), urls));
 
+/** The content type of a serialised list body. */
+const JSON_TYPE = "application/json; charset=utf-8";
+
 /**
  * A list answer (a page of a view query and its total): kept per question (the view action and its parameters,
  * the caller included) with the view version it was computed from, and sent again as it was while the view has
- * not moved on — the view only confirms the version (gateway/answer-cache.ts). The body is serialised once.
+ * not moved on — the view only confirms the version (gateway/answer-cache.ts). The body is serialised once, to the
+ * bytes that are sent (a kept answer is sent again without encoding it again).
  */
-export async function listAnswer<A extends ListAction>(call: ActionCall, answers: AnswerCache, action: A, params: ActionParams<A>, render: (elements: ElementOf<A>[]) => unknown[]): Promise<Answer<string | unknown[]>> {
+export async function listAnswer<A extends ListAction>(call: ActionCall, answers: AnswerCache, action: A, params: ActionParams<A>, render: (elements: ElementOf<A>[]) => unknown[]): Promise<Answer<Buffer>> {
   if (!answers.enabled) {
     const result = await call(action, params);
     // Asked without a knownVersion, the view never answers "unchanged".
     if ("unchanged" in result) throw new Error(`${action} answered "unchanged" to a version it was not given`);
-    return { body: render(result.elements), headers: countHeaders(result.totalElementCount, result.totalElementCountCapped === true) };
+    return { body: Buffer.from(JSON.stringify(render(result.elements))), headers: countHeaders(result.totalElementCount, result.totalElementCountCapped === true), type: JSON_TYPE };
   }
   const key = JSON.stringify([action, params]);
   const kept = answers.get(key);
@@ -88,10 +92,10 @@ export async function listAnswer<A extends ListAction>(call: ActionCall, answers
   if (!("unchanged" in result) || !answer) {
     if ("unchanged" in result) throw new Error(`${action} answered "unchanged" to a version it was not given`);
     // Asked with a knownVersion, the view always answers with its version.
-    answer = { version: result.version ?? "", total: result.totalElementCount, capped: result.totalElementCountCapped === true, body: JSON.stringify(render(result.elements)) };
+    answer = { version: result.version ?? "", total: result.totalElementCount, capped: result.totalElementCountCapped === true, body: Buffer.from(JSON.stringify(render(result.elements))) };
     answers.set(key, answer);
   }
-  return { body: answer.body, headers: countHeaders(answer.total, answer.capped), type: "application/json; charset=utf-8" };
+  return { body: answer.body, headers: countHeaders(answer.total, answer.capped), type: JSON_TYPE };
 }
 
 /**

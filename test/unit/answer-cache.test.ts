@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { AnswerCache } from "../../gateway/answer-cache.ts";
 
-const answer = (version: string, length: number) => ({ version, body: "x".repeat(length), total: length, capped: false });
+const answer = (version: string, length: number) => ({ version, body: Buffer.alloc(length, "x"), total: length, capped: false });
 
 describe("AnswerCache", () => {
   it("returns what was kept, and a newer answer for the same question replaces the older", () => {
@@ -16,8 +16,8 @@ describe("AnswerCache", () => {
   });
 
   it("stays within its bound, dropping the least recently used answers first", () => {
-    // Each answer: 2 × (1 + 1000 + 3) + 64 = 2072 bytes; three fit in 7000.
-    const cache = new AnswerCache(7000);
+    // Each answer: 1000 + 2 × (1 + 3) + 64 = 1072 bytes; three fit in 3500.
+    const cache = new AnswerCache(3500);
     cache.set("a", answer("1:a", 1000));
     cache.set("b", answer("1:a", 1000));
     cache.set("c", answer("1:a", 1000));
@@ -27,8 +27,8 @@ describe("AnswerCache", () => {
     expect(cache.get("a")).toBeDefined();
     expect(cache.get("c")).toBeDefined();
     expect(cache.get("d")).toBeDefined();
-    expect(cache.usedBytes).toBeLessThanOrEqual(7000);
-    expect(cache.usedBytes).toBe(3 * 2072);
+    expect(cache.usedBytes).toBeLessThanOrEqual(3500);
+    expect(cache.usedBytes).toBe(3 * 1072);
   });
 
   it("keeps nothing larger than its bound, and nothing at all when its bound is 0", () => {

@@ -69,9 +69,9 @@ describe("interact", () => {
 describe("listAnswer", () => {
   const render = (elements: any[]) => elements.map((e) => ({ n: e.n * 2 }));
 
-  it("without a cache, renders the page and says its total", async () => {
+  it("without a cache, renders the page, serialised to the bytes sent, and says its total", async () => {
     const { call } = fakeCall({ "view.dataEntriesForUser": () => ({ elements: [{ n: 1 }], totalElementCount: 7, version: "v1" }) });
-    expect(await listAnswer(call, new AnswerCache(0), "view.dataEntriesForUser", { user: alice, page: 0 }, render)).toEqual({ body: [{ n: 2 }], headers: { "X-ElementCount": "7" } });
+    expect(await listAnswer(call, new AnswerCache(0), "view.dataEntriesForUser", { user: alice, page: 0 }, render)).toEqual({ body: Buffer.from('[{"n":2}]'), headers: { "X-ElementCount": "7" }, type: "application/json; charset=utf-8" });
   });
 
   it("with a cache, sends the kept body while the view confirms its version", async () => {
@@ -81,11 +81,11 @@ describe("listAnswer", () => {
     });
     const answers = new AnswerCache(1_000_000);
     const first = await listAnswer(call, answers, "view.dataEntriesForUser", { user: alice, page: 0 }, render);
-    expect(first).toEqual({ body: '[{"n":2}]', headers: { "X-ElementCount": "1" }, type: "application/json; charset=utf-8" });
+    expect(first).toEqual({ body: Buffer.from('[{"n":2}]'), headers: { "X-ElementCount": "1" }, type: "application/json; charset=utf-8" });
     expect(await listAnswer(call, answers, "view.dataEntriesForUser", { user: alice, page: 0 }, render)).toEqual(first);
     expect(calls.map((c) => c.params.knownVersion)).toEqual(["", "v1"]);
     version = "v2";
-    expect((await listAnswer(call, answers, "view.dataEntriesForUser", { user: alice, page: 0 }, render)).body).toBe('[{"n":4}]');
+    expect((await listAnswer(call, answers, "view.dataEntriesForUser", { user: alice, page: 0 }, render)).body.toString()).toBe('[{"n":4}]');
   });
 
   it("says when the total is the view's count cap (X-ElementCount-Capped), kept or not", async () => {
