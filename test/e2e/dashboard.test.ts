@@ -5,7 +5,7 @@
 //   created moves the event store head and the processor; a node killed with SIGKILL is shown offline.
 // - Task list (/): kermit sees a task for his group appear live (over the event stream), claims it without an
 //   error, and a refused filter is shown as such; beyond the count cap (VIEW_COUNT_CAP=2 here) the list says
-//   "3+" rather than a wrong total.
+//   "3+" rather than a wrong total, pages on while pages are full, and says where a capped list ends.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -246,6 +246,17 @@ describe("browser pages on a two-process cluster", () => {
     }
     await until(() => page.textContent("#tasks-range"), (text) => text === "1–3 of 3+", 15_000, 'the range "1–3 of 3+"');
     expect(await page.isDisabled("#panel-tasks .next")).toBe(true);
+    // Ten, in pages of ten: a full page of a capped list has a next page, which turns out empty — the end.
+    for (const n of [3, 4, 5, 6, 7, 8, 9]) {
+      await call(client!, "task.create", { id: unique(`more-${n}`), sourceReference: sourceReference(`pi-more-${n}`), taskDefinitionKey: "approve", name: `More ${n}`, createTime: new Date().toISOString(), candidateGroups: ["muppetshow"] });
+    }
+    await page.selectOption("#panel-tasks .size", "10");
+    await until(() => page.textContent("#tasks-range"), (text) => text === "1–10 of 10+", 15_000, 'the range "1–10 of 10+"');
+    expect(await page.isEnabled("#panel-tasks .next")).toBe(true);
+    await page.click("#panel-tasks .next");
+    await until(() => page.textContent("#tasks-range"), (text) => text === "no more after 10", 15_000, 'the range "no more after 10"');
+    expect(await page.isDisabled("#panel-tasks .next")).toBe(true);
+    expect(await page.isEnabled("#panel-tasks .prev")).toBe(true);
     expect(errors).toEqual([]);
     await context.close();
   });

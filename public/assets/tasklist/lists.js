@@ -288,7 +288,13 @@ function renderList(list) {
     ? list.page * list.size + list.items.length
     : Math.min(list.total, list.page * list.size + list.items.length);
   const total = list.capped ? `${Math.max(list.total, to).toLocaleString("en-US")}+` : String(list.total);
-  $(".range", list.panel).textContent = list.total === 0 ? "0 items" : `${from}–${to} of ${total}`;
+  // An empty page after full ones can only be a capped list's end (an exact one goes back to its last page).
+  $(".range", list.panel).textContent =
+    list.total === 0
+      ? "0 items"
+      : list.items.length === 0
+        ? `no more after ${(list.page * list.size).toLocaleString("en-US")}`
+        : `${from}–${to} of ${total}`;
   $(".prev", list.panel, HTMLButtonElement).disabled = list.page === 0;
   $(".next", list.panel, HTMLButtonElement).disabled = !hasNext(list);
   if (list.countEl) $(list.countEl).textContent = list.queryError ? "" : `(${total})`;
