@@ -23,7 +23,8 @@ export interface Answer<B> {
   body: B;
   status?: number;
   headers?: Record<string, string>;
-  /** The body is already serialised, of this content type. */
+  /** The body is already serialised (bytes: moleculer-web sends them with their Content-Length, in one write, where
+   * a string went out chunked and encoded to UTF-8 on every send), of this content type. */
   type?: string;
 }
 
@@ -79,11 +80,12 @@ const JSON_TYPE = "application/json; charset=utf-8";
  * bytes that are sent (a kept answer is sent again without encoding it again).
  */
 export async function listAnswer<A extends ListAction>(call: ActionCall, answers: AnswerCache, action: A, params: ActionParams<A>, render: (elements: ElementOf<A>[]) => unknown[]): Promise<Answer<Buffer>> {
+  const serialised = (elements: ElementOf<A>[]) => Buffer.from(JSON.stringify(render(elements)));
   if (!answers.enabled) {
     const result = await call(action, params);
     // Asked without a knownVersion, the view never answers "unchanged".
     if ("unchanged" in result) throw new Error(`${action} answered "unchanged" to a version it was not given`);
-    return { body: Buffer.from(JSON.stringify(render(result.elements))), headers: countHeaders(result.totalElementCount, result.totalElementCountCapped === true), type: JSON_TYPE };
+    return { body: serialised(result.elements), headers: countHeaders(result.totalElementCount, result.totalElementCountCapped === true), type: JSON_TYPE };
   }
   const key = JSON.stringify([action, params]);
   const kept = answers.get(key);
@@ -92,7 +94,7 @@ export async function listAnswer<A extends ListAction>(call: ActionCall, answers
   if (!("unchanged" in result) || !answer) {
     if ("unchanged" in result) throw new Error(`${action} answered "unchanged" to a version it was not given`);
     // Asked with a knownVersion, the view always answers with its version.
-    answer = { version: result.version ?? "", total: result.totalElementCount, capped: result.totalElementCountCapped === true, body: Buffer.from(JSON.stringify(render(result.elements))) };
+    answer = { version: result.version ?? "", total: result.totalElementCount, capped: result.totalElementCountCapped === true, body: serialised(result.elements) };
     answers.set(key, answer);
   }
   return { body: answer.body, headers: countHeaders(answer.total, answer.capped), type: JSON_TYPE };
